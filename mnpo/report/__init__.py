@@ -1,0 +1,1 @@
+"""Aggregation, tables and figures from the per-run metric files."""

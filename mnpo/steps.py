@@ -1,0 +1,428 @@
+"""One typed function per workflow rule: the only place that maps paths to library calls.
+
+``workflow/scripts/<rule>.py`` unpacks Snakemake's object and calls the function of the same
+name; ``mnpo.cli`` calls the same functions from the command line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mnpo.data.manifest import DatasetManifest, read_manifest, write_manifest
+from mnpo.data.metadata import Metadata
+from mnpo.io import atomic_open, write_json, write_text
+
+log = logging.getLogger(__name__)
+
+
+def setup_logging(path: str | os.PathLike | None = None, level: int = logging.INFO) -> None:
+    """Timestamped log lines to ``path`` (a rule's log file) and to standard error."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path, mode="w"))
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads for torch (what Snakemake granted the job)."""
+    torch.set_num_threads(max(1, int(threads)))
+
+
+def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """``np.savez_compressed`` to a temporary file, then rename (atomic)."""
+    with atomic_open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """All arrays of an ``.npz`` file, decompressed once (never index the NpzFile in loops)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+# ----------------------------------------------------------------------------- prepare_dataset
+def prepare_dataset(name: str, spec: Mapping[str, Any], out_dir: str | os.PathLike) -> Path:
+    """Build dataset ``name`` under ``out_dir`` and write its manifest ``dataset.json``.
+
+    ``synthetic`` is generated (seeded, deterministic); its images, masks and metadata land in
+    ``out_dir``. Returns the manifest path.
+    """
+    from mnpo.data.synthetic import SyntheticConfig, class_names, generate_synthetic
+
+    root = Path(out_dir)
+    kind = spec["kind"]
+    if kind != "synthetic":
+        raise ValueError(f"dataset {name!r}: unknown kind {kind!r}")
+    config = SyntheticConfig.from_dict({**spec["generator"], "num_classes": spec["num_classes"]})
+    generate_synthetic(root, config)
+    manifest = DatasetManifest(
+        name=name,
+        kind=kind,
+        num_classes=int(spec["num_classes"]),
+        image_root=str(root / "images"),
+        mask_root=str(root / "masks"),
+        metadata={split: str(root / "metadata" / split) for split in config.images_per_class},
+        class_names=class_names(config),
+    )
+    path = root / "dataset.json"
+    write_manifest(path, manifest)
+    for split in manifest.metadata:
+        log.info("%s/%s: %d images", name, split, len(manifest.split(split)))
+    return path
+
+
+# ----------------------------------------------------------------------------- shared loading
+def _dataset(manifest: DatasetManifest, split: str, transform: Any) -> tuple[Metadata, Any]:
+    from mnpo.data.datasets import WSOLDataset, check_images
+
+    metadata = manifest.split(split)
+    check_images(metadata, Path(manifest.image_root))
+    return metadata, WSOLDataset(metadata, Path(manifest.image_root), transform)
+
+
+def load_trained_model(checkpoint: str | os.PathLike, device: torch.device) -> Any:
+    """Rebuild the network of a checkpoint (no ImageNet file needed) and load it strictly."""
+    from mnpo.models import build_model
+    from mnpo.train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    cfg = state["model"]
+    model = build_model(cfg["backbone"], int(cfg["num_classes"]), weights=None, allow_scratch=True)
+    model.load_state_dict(state["state_dict"], strict=True)
+    return model.to(device).eval()
+
+
+# ----------------------------------------------------------------------------- train_model
+def train_model(
+    manifest_path: str | os.PathLike,
+    dataset_spec: Mapping[str, Any],
+    model_spec: Mapping[str, Any],
+    seed: int,
+    outputs: Mapping[str, str | os.PathLike],
+    threads: int = 1,
+) -> None:
+    """Train one (dataset, model, seed) cell; writes ``best``, ``last`` and ``history``."""
+    from mnpo.data.datasets import make_loader
+    from mnpo.data.transforms import eval_transform, train_transform
+    from mnpo.models import build_model, resolve_imagenet_weights
+    from mnpo.train.loop import TrainingOutputs, fit, pick_device, seed_everything
+    from mnpo.train.optim import Schedule
+
+    set_threads(threads)
+    manifest = read_manifest(manifest_path)
+    schedule = Schedule.from_dict(dict(dataset_spec["train"]))
+    size, resize = int(dataset_spec["input_size"]), int(dataset_spec["resize_size"])
+    backbone = model_spec["backbone"]
+    weights = resolve_imagenet_weights(backbone, model_spec.get("weights"))
+    if weights is None and not model_spec.get("allow_scratch", False):
+        log.error("no ImageNet weights for %s and allow_scratch is false", backbone)
+    seed_everything(seed)
+    model = build_model(
+        backbone,
+        manifest.num_classes,
+        weights=weights,
+        allow_scratch=bool(model_spec.get("allow_scratch", False)),
+    )
+    log.info(
+        "%s on %s, seed %d, %s",
+        backbone,
+        manifest.name,
+        seed,
+        f"ImageNet weights {weights}" if weights else "from scratch",
+    )
+    _, train_set = _dataset(manifest, "train", train_transform(size, resize))
+    val_meta, val_set = _dataset(manifest, "val", eval_transform(size))
+    device = pick_device()
+    pin = device.type == "cuda"
+
+    def train_loader(loader_seed: int) -> Any:
+        return make_loader(
+            train_set,
+            schedule.batch_size,
+            shuffle=True,
+            seed=loader_seed,
+            workers=schedule.workers,
+            drop_last=False,
+            pin_memory=pin,
+        )
+
+    val_loader = make_loader(
+        val_set,
+        schedule.batch_size,
+        shuffle=False,
+        seed=seed,
+        workers=schedule.workers,
+        pin_memory=pin,
+    )
+
+    def localization(ids: list[str], maps: np.ndarray) -> float:
+        return gt_known_accuracy(val_meta, ids, maps, size=size, workers=threads)
+
+    model_config = {
+        "backbone": backbone,
+        "head": model_spec["head"],
+        "num_classes": manifest.num_classes,
+        "input_size": size,
+    }
+    fit(
+        model,
+        schedule=schedule,
+        seed=seed,
+        from_scratch=weights is None,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        val_ids=list(val_meta.image_ids),
+        localization=localization,
+        outputs=TrainingOutputs(
+            best=Path(outputs["best"]), last=Path(outputs["last"]), history=Path(outputs["history"])
+        ),
+        model_config=model_config,
+        device=device,
+    )
+
+
+def gt_known_accuracy(
+    metadata: Metadata, ids: Sequence[str], maps: np.ndarray, *, size: int, workers: int = 1
+) -> float:
+    """GT-known MaxBoxAcc (%) at IoU 50, largest contour, thresholds at 0.01 (the val meter)."""
+    from mnpo.metrics.evaluator import evaluate_scoremaps
+
+    result = evaluate_scoremaps(
+        metadata,
+        zip(ids, maps),
+        protocol="wsoleval",
+        cam_curve_interval=0.01,
+        iou_thresholds=(50,),
+        multi_contour=False,
+        size=size,
+        raw=True,
+        workers=workers,
+    )
+    return float(result["max_box_acc"]["50"])
+
+
+# ----------------------------------------------------------------------------- compute_logits
+@torch.inference_mode()
+def compute_logits(
+    manifest_path: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    split: str,
+    dataset_spec: Mapping[str, Any],
+    out_path: str | os.PathLike,
+    batch_size: int = 32,
+    threads: int = 1,
+) -> None:
+    """Classification logits of one split, once per trained model (shared by all variants).
+
+    Writes ``image_ids``, ``labels``, ``logits`` (single ``input_size`` resize, the wsoleval
+    protocol) and ``logits_tencrop`` (mean over TenCrop views of a ``resize_size`` resize, the
+    paper protocol), all in metadata order.
+    """
+    from mnpo.data.datasets import make_loader
+    from mnpo.data.transforms import eval_transform, tencrop_transform
+    from mnpo.train.loop import pick_device
+
+    set_threads(threads)
+    device = pick_device()
+    manifest = read_manifest(manifest_path)
+    model = load_trained_model(checkpoint, device)
+    size, resize = int(dataset_spec["input_size"]), int(dataset_spec["resize_size"])
+    results: dict[str, np.ndarray] = {}
+    for key, transform in (
+        ("logits", eval_transform(size)),
+        ("logits_tencrop", tencrop_transform(size, resize)),
+    ):
+        metadata, dataset = _dataset(manifest, split, transform)
+        loader = make_loader(dataset, batch_size, shuffle=False, seed=0, workers=0)
+        chunks = []
+        for images, _, _ in loader:
+            images = images.to(device)
+            if images.ndim == 5:
+                views = images.shape[1]
+                flat = images.flatten(0, 1)
+                chunks.append(model(flat).logits.float().unflatten(0, (-1, views)).mean(1).cpu())
+            else:
+                chunks.append(model(images).logits.float().cpu())
+        results[key] = torch.cat(chunks).numpy()
+    save_npz(
+        out_path,
+        image_ids=np.asarray(metadata.image_ids),
+        labels=np.asarray(metadata.labels(), dtype=np.int64),
+        **results,
+    )
+
+
+# ----------------------------------------------------------------------------- extract_cams
+def extract_cams(
+    manifest_path: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    split: str,
+    dataset_spec: Mapping[str, Any],
+    variant: Mapping[str, Any],
+    out_path: str | os.PathLike,
+    batch_size: int = 32,
+    threads: int = 1,
+) -> None:
+    """Score maps of the ground-truth class for one variant on one split.
+
+    Writes ``image_ids`` (metadata order), ``labels`` and ``maps`` (N, h, w) float32 at the
+    network's feature resolution; the evaluator upsamples and normalises them.
+    """
+    from tqdm import tqdm
+
+    from mnpo.cams.registry import resolve_variant
+    from mnpo.data.datasets import make_loader
+    from mnpo.data.transforms import eval_transform
+    from mnpo.train.loop import pick_device
+
+    set_threads(threads)
+    device = pick_device()
+    manifest = read_manifest(manifest_path)
+    model = load_trained_model(checkpoint, device)
+    map_fn = resolve_variant(dict(variant))
+    metadata, dataset = _dataset(manifest, split, eval_transform(int(dataset_spec["input_size"])))
+    loader = make_loader(dataset, batch_size, shuffle=False, seed=0, workers=0)
+    maps = []
+    with torch.inference_mode():
+        for images, labels, _ in tqdm(loader, desc=f"maps {split}", disable=None):
+            images, labels = images.to(device), labels.to(device)
+            maps.append(map_fn(model, model(images), images, labels).float().cpu())
+    save_npz(
+        out_path,
+        image_ids=np.asarray(metadata.image_ids),
+        labels=np.asarray(metadata.labels(), dtype=np.int64),
+        maps=torch.cat(maps).numpy(),
+    )
+
+
+# ----------------------------------------------------------------------------- evaluate
+def _in_metadata_order(
+    arrays: Mapping[str, np.ndarray], metadata: Metadata, path: str | os.PathLike, key: str
+) -> np.ndarray:
+    """``arrays[key]`` reordered to the metadata's image order (by the stored ``image_ids``)."""
+    position = {str(i): n for n, i in enumerate(arrays["image_ids"])}
+    missing = [i for i in metadata.image_ids if i not in position]
+    if missing:
+        raise ValueError(f"{path}: no {key} for image id {missing[0]!r} ({len(missing)} missing)")
+    return arrays[key][[position[i] for i in metadata.image_ids]]
+
+
+def evaluate(
+    manifest_path: str | os.PathLike,
+    cams_path: str | os.PathLike,
+    logits_path: str | os.PathLike,
+    keys: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    out_path: str | os.PathLike,
+    workers: int = 1,
+) -> dict[str, Any]:
+    """Evaluate one split's score maps under one protocol; writes a flat JSON with ``keys``.
+
+    ``paper`` classifies with the ten-crop logits, ``wsoleval`` with the single-resize logits;
+    PxAP is computed under ``wsoleval`` when the split has masks.
+    """
+    from mnpo.metrics.evaluator import evaluate_scoremaps
+
+    manifest = read_manifest(manifest_path)
+    metadata = manifest.split(keys["split"])
+    protocol = keys["protocol"]
+    cams = load_npz(cams_path)
+    logits = load_npz(logits_path)
+    logit_key = "logits_tencrop" if protocol == "paper" else "logits"
+    use_masks = protocol == "wsoleval" and metadata.has_masks and manifest.mask_root is not None
+    result = evaluate_scoremaps(
+        metadata,
+        zip((str(i) for i in cams["image_ids"]), cams["maps"]),
+        protocol=protocol,
+        cam_curve_interval=float(settings["cam_curve_interval"]),
+        iou_thresholds=tuple(int(t) for t in settings["iou_thresholds"]),
+        logits=_in_metadata_order(logits, metadata, logits_path, logit_key),
+        mask_root=Path(manifest.mask_root) if use_masks else None,
+        size=int(settings["size"]),
+        raw=True,
+        workers=workers,
+    )
+    result.update(keys)
+    write_json(out_path, result)
+    return result
+
+
+# ----------------------------------------------------------------------------- aggregate_metrics
+def aggregate_metrics(
+    metric_paths: Sequence[str | os.PathLike], out_csv: str | os.PathLike
+) -> None:
+    """All metric JSONs -> ``metrics.csv`` (long format) and ``metrics.parquet`` beside it."""
+    from mnpo.report.aggregate import long_table
+
+    frame = long_table(metric_paths)
+    target = Path(out_csv)
+    write_text(target, frame.to_csv(index=False))
+    with atomic_open(target.with_suffix(".parquet"), "wb") as handle:
+        frame.to_parquet(handle, index=False)
+    log.info("%d numbers from %d metric files", len(frame), len(metric_paths))
+
+
+# ----------------------------------------------------------------------------- make_tables
+def make_tables(
+    metrics_csv: str | os.PathLike,
+    name: str,
+    spec: Mapping[str, Any],
+    outputs: Mapping[str, str | os.PathLike],
+) -> None:
+    """One paper-layout table (``md``, ``csv``, ``tex``) from ``metrics.csv``."""
+    import pandas as pd
+
+    from mnpo.report.tables import write_table
+
+    table = write_table(pd.read_csv(metrics_csv), name, spec, outputs)
+    log.info("table %s: %d rows", name, len(table))
+
+
+# ----------------------------------------------------------------------------- plot_figures
+def plot_figures(
+    manifest_path: str | os.PathLike,
+    metric_paths: Sequence[str | os.PathLike],
+    cams_paths: Sequence[str | os.PathLike],
+    settings: Mapping[str, Any],
+    outputs: Mapping[str, str | os.PathLike],
+) -> None:
+    """CAM comparison grid and threshold curves of one dataset (PNG + PDF each)."""
+    from mnpo.report.figures import plot_cam_grid, plot_threshold_curves
+
+    manifest = read_manifest(manifest_path)
+    plot_threshold_curves(metric_paths, outputs["curves"], outputs["curves_pdf"])
+    plot_cam_grid(
+        manifest,
+        cams_paths,
+        metric_paths,
+        int(settings["num_images"]),
+        outputs["cam_grid"],
+        outputs["cam_grid_pdf"],
+    )
+
+
+# ----------------------------------------------------------------------------- export_scoremaps
+def export_scoremaps(cams_path: str | os.PathLike, size: int, out_dir: str | os.PathLike) -> int:
+    """Write each map of a cams ``.npz`` as ``<out_dir>/<image_id>.npy`` (wsolevaluation format:
+    float64, bicubic-resized to ``size`` x ``size``, min-max normalised). Returns the count."""
+    from mnpo.metrics.scoremaps import cam_to_scoremap
+
+    cams = load_npz(cams_path)
+    root = Path(out_dir)
+    for image_id, cam in zip(cams["image_ids"], cams["maps"], strict=True):
+        with atomic_open(root / f"{image_id}.npy", "wb") as handle:
+            np.save(handle, cam_to_scoremap(cam, size))
+    return len(cams["image_ids"])

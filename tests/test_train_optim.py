@@ -1,0 +1,30 @@
+"""Learning-rate schedule and parameter groups (METHOD.md §4, §10.2)."""
+
+import pytest
+import torch
+
+from mnpo.train.optim import Schedule, lr_at_epoch, make_optimizer, set_epoch_lr
+
+
+def test_ilsvrc_schedule_decays_at_epochs_4_and_8() -> None:
+    lrs = [lr_at_epoch(1.0, e, (4, 8), 0.1) for e in range(1, 11)]
+    assert lrs[:3] == [1.0] * 3
+    assert lrs[3:7] == pytest.approx([0.1] * 4)
+    assert lrs[7:] == pytest.approx([0.01] * 3)
+
+
+def test_groups_pretrained_at_lr_new_at_ratio_and_scratch_all_new() -> None:
+    old, new = [torch.nn.Parameter(torch.zeros(2))], [torch.nn.Parameter(torch.zeros(3))]
+    schedule = Schedule(epochs=3, batch_size=4, lr=0.01, lr_new_ratio=15, lr_decay_epochs=(2,))
+    opt = make_optimizer(old, new, schedule, from_scratch=False)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.01, 0.15])
+    assert opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.9
+    set_epoch_lr(opt, 2, schedule)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.001, 0.015])
+    scratch = make_optimizer(old, new, schedule, from_scratch=True)
+    assert [g["lr"] for g in scratch.param_groups] == pytest.approx([0.15, 0.15])
+
+
+def test_schedule_rejects_unknown_keys() -> None:
+    with pytest.raises(ValueError, match="unknown training keys \\['epoch'\\]"):
+        Schedule.from_dict({"epoch": 3, "batch_size": 2, "lr": 0.1})

@@ -1,0 +1,13 @@
+"""aggregate_metrics: thin wrapper over mnpo.steps.aggregate_metrics."""
+
+from snakemake.script import snakemake
+
+from mnpo import steps
+
+
+def main() -> None:
+    steps.setup_logging(snakemake.log[0])
+    steps.aggregate_metrics(snakemake.input.metrics, snakemake.output.csv)
+
+
+main()

@@ -1,0 +1,21 @@
+"""compute_logits: thin wrapper over mnpo.steps.compute_logits."""
+
+from snakemake.script import snakemake
+
+from mnpo import steps
+
+
+def main() -> None:
+    steps.setup_logging(snakemake.log[0])
+    steps.compute_logits(
+        snakemake.input.manifest,
+        snakemake.input.checkpoint,
+        snakemake.wildcards.split,
+        snakemake.params.dataset,
+        snakemake.output.logits,
+        batch_size=snakemake.params.batch_size,
+        threads=snakemake.threads,
+    )
+
+
+main()

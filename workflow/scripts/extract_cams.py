@@ -1,0 +1,22 @@
+"""extract_cams: thin wrapper over mnpo.steps.extract_cams."""
+
+from snakemake.script import snakemake
+
+from mnpo import steps
+
+
+def main() -> None:
+    steps.setup_logging(snakemake.log[0])
+    steps.extract_cams(
+        snakemake.input.manifest,
+        snakemake.input.checkpoint,
+        snakemake.wildcards.split,
+        snakemake.params.dataset,
+        snakemake.params.variant,
+        snakemake.output.cams,
+        batch_size=snakemake.params.batch_size,
+        threads=snakemake.threads,
+    )
+
+
+main()
