@@ -117,7 +117,7 @@ def train_model(
     """Train one (dataset, model, seed) cell; writes ``best``, ``last`` and ``history``."""
     from mnpo.data.datasets import make_loader
     from mnpo.data.transforms import eval_transform, train_transform
-    from mnpo.models import build_model, resolve_imagenet_weights
+    from mnpo.models import build_model, imagenet_weights
     from mnpo.train.loop import TrainingOutputs, fit, pick_device, seed_everything
     from mnpo.train.optim import Schedule
 
@@ -126,9 +126,7 @@ def train_model(
     schedule = Schedule.from_dict(dict(dataset_spec["train"]))
     size, resize = int(dataset_spec["input_size"]), int(dataset_spec["resize_size"])
     backbone = model_spec["backbone"]
-    weights = resolve_imagenet_weights(backbone, model_spec.get("weights"))
-    if weights is None and not model_spec.get("allow_scratch", False):
-        log.error("no ImageNet weights for %s and allow_scratch is false", backbone)
+    weights = imagenet_weights(backbone, model_spec.get("weights"))
     seed_everything(seed)
     model = build_model(
         backbone,
@@ -169,7 +167,7 @@ def train_model(
     )
 
     def localization(ids: list[str], maps: np.ndarray) -> float:
-        return gt_known_accuracy(val_meta, ids, maps, size=size, workers=threads)
+        return gt_known_accuracy(val_meta, ids, maps, size=size)
 
     model_config = {
         "backbone": backbone,
@@ -194,22 +192,19 @@ def train_model(
     )
 
 
-def gt_known_accuracy(
-    metadata: Metadata, ids: Sequence[str], maps: np.ndarray, *, size: int, workers: int = 1
-) -> float:
+def gt_known_accuracy(metadata: Metadata, ids: Sequence[str], maps: np.ndarray, *, size: int) -> float:
     """GT-known MaxBoxAcc (%) at IoU 50, largest contour, thresholds at 0.01 (the val meter)."""
     from mnpo.metrics.evaluator import evaluate_scoremaps
 
     result = evaluate_scoremaps(
         metadata,
-        zip(ids, maps),
+        zip(ids, maps, strict=True),
         protocol="wsoleval",
         cam_curve_interval=0.01,
         iou_thresholds=(50,),
         multi_contour=False,
         size=size,
         raw=True,
-        workers=workers,
     )
     return float(result["max_box_acc"]["50"])
 
@@ -327,7 +322,6 @@ def evaluate(
     keys: Mapping[str, Any],
     settings: Mapping[str, Any],
     out_path: str | os.PathLike,
-    workers: int = 1,
 ) -> dict[str, Any]:
     """Evaluate one split's score maps under one protocol; writes a flat JSON with ``keys``.
 
@@ -345,7 +339,7 @@ def evaluate(
     use_masks = protocol == "wsoleval" and metadata.has_masks and manifest.mask_root is not None
     result = evaluate_scoremaps(
         metadata,
-        zip((str(i) for i in cams["image_ids"]), cams["maps"]),
+        zip((str(i) for i in cams["image_ids"]), cams["maps"], strict=True),
         protocol=protocol,
         cam_curve_interval=float(settings["cam_curve_interval"]),
         iou_thresholds=tuple(int(t) for t in settings["iou_thresholds"]),
@@ -353,7 +347,6 @@ def evaluate(
         mask_root=Path(manifest.mask_root) if use_masks else None,
         size=int(settings["size"]),
         raw=True,
-        workers=workers,
     )
     result.update(keys)
     write_json(out_path, result)

@@ -28,8 +28,18 @@ KEY_COLUMNS = (
     "protocol",
 )
 COLUMNS = (*KEY_COLUMNS, "metric", "value")
-METRIC_GROUPS = ("max_box_acc",)
-NOT_METRICS = frozenset({"curves", "settings", "best_threshold", "num_images", *KEY_COLUMNS})
+METRIC_GROUPS = ("max_box_acc", "max_box_acc_v2_iou")
+NOT_METRICS = frozenset(
+    {
+        "curves",
+        "settings",
+        "best_threshold",
+        "best_threshold_index",
+        "num_correct",
+        "num_images",
+        *KEY_COLUMNS,
+    }
+)
 
 
 def metric_items(result: Mapping[str, Any]) -> Iterable[tuple[str, float]]:

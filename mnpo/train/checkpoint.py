@@ -31,7 +31,7 @@ def provenance(device: str) -> dict[str, str]:
     """Versions and environment recorded in every checkpoint (no timestamps: outputs stay stable)."""
     return {
         "mnpo": mnpo.__version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "python": platform.python_version(),
         "device": device,
         "git": _git_revision(),

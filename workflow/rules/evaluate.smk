@@ -8,9 +8,9 @@ rule evaluate:
     output:
         metrics="results/metrics/{dataset}/{model}/seed{seed}/{method}/{variant}/{split}.{protocol}.json",
     params:
-        keys=run_keys,
+        run=run_keys,
         settings=evaluation_settings,
-    threads: 2
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,

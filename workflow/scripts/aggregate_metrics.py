@@ -1,6 +1,9 @@
-"""aggregate_metrics: thin wrapper over mnpo.steps.aggregate_metrics."""
+# ruff: noqa: F821
+"""aggregate_metrics: thin wrapper over mnpo.steps.aggregate_metrics.
 
-from snakemake.script import snakemake
+The `snakemake` object is injected by Snakemake's script preamble.
+"""
+
 
 from mnpo import steps
 

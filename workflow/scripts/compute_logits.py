@@ -1,6 +1,9 @@
-"""compute_logits: thin wrapper over mnpo.steps.compute_logits."""
+# ruff: noqa: F821
+"""compute_logits: thin wrapper over mnpo.steps.compute_logits.
 
-from snakemake.script import snakemake
+The `snakemake` object is injected by Snakemake's script preamble.
+"""
+
 
 from mnpo import steps
 

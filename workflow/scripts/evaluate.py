@@ -1,6 +1,9 @@
-"""evaluate: thin wrapper over mnpo.steps.evaluate."""
+# ruff: noqa: F821
+"""evaluate: thin wrapper over mnpo.steps.evaluate.
 
-from snakemake.script import snakemake
+The `snakemake` object is injected by Snakemake's script preamble.
+"""
+
 
 from mnpo import steps
 
@@ -11,10 +14,9 @@ def main() -> None:
         snakemake.input.manifest,
         snakemake.input.cams,
         snakemake.input.logits,
-        snakemake.params.keys,
+        snakemake.params.run,
         snakemake.params.settings,
         snakemake.output.metrics,
-        workers=snakemake.threads,
     )
 
 

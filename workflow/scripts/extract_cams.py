@@ -1,6 +1,9 @@
-"""extract_cams: thin wrapper over mnpo.steps.extract_cams."""
+# ruff: noqa: F821
+"""extract_cams: thin wrapper over mnpo.steps.extract_cams.
 
-from snakemake.script import snakemake
+The `snakemake` object is injected by Snakemake's script preamble.
+"""
+
 
 from mnpo import steps
 

@@ -1,6 +1,9 @@
-"""make_tables: thin wrapper over mnpo.steps.make_tables."""
+# ruff: noqa: F821
+"""make_tables: thin wrapper over mnpo.steps.make_tables.
 
-from snakemake.script import snakemake
+The `snakemake` object is injected by Snakemake's script preamble.
+"""
+
 
 from mnpo import steps
 

@@ -1,6 +1,9 @@
-"""plot_figures: thin wrapper over mnpo.steps.plot_figures."""
+# ruff: noqa: F821
+"""plot_figures: thin wrapper over mnpo.steps.plot_figures.
 
-from snakemake.script import snakemake
+The `snakemake` object is injected by Snakemake's script preamble.
+"""
+
 
 from mnpo import steps
 

@@ -1,8 +1,11 @@
-"""prepare_dataset: thin wrapper over mnpo.steps.prepare_dataset."""
+# ruff: noqa: F821
+"""prepare_dataset: thin wrapper over mnpo.steps.prepare_dataset.
+
+The `snakemake` object is injected by Snakemake's script preamble.
+"""
 
 from pathlib import Path
 
-from snakemake.script import snakemake
 
 from mnpo import steps
 

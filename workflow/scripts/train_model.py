@@ -1,6 +1,9 @@
-"""train_model: thin wrapper over mnpo.steps.train_model."""
+# ruff: noqa: F821
+"""train_model: thin wrapper over mnpo.steps.train_model.
 
-from snakemake.script import snakemake
+The `snakemake` object is injected by Snakemake's script preamble.
+"""
+
 
 from mnpo import steps
 

@@ -1,0 +1,148 @@
+"""The Snakemake workflow: dry-runs, a tiny end-to-end run, rerun triggers, config errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+TINY = REPO / "tests" / "config" / "tiny.yaml"
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run Snakemake on the project's workflow copied into ``workdir``."""
+    cmd = [*SNAKEMAKE, "--directory", str(workdir), "--snakefile", str(workdir / "Snakefile"), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A private copy of the workflow files (so edits and results stay in ``dest``)."""
+    for name in ("Snakefile", "workflow", "config", "profiles"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name)
+        else:
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def planned_jobs(stdout: str) -> dict[str, int]:
+    """Rule name -> number of jobs a dry-run (``-n``) would run, from its job-stats table."""
+    jobs: dict[str, int] = {}
+    table = False
+    for line in stdout.splitlines():
+        parts = line.split()
+        if parts[:2] == ["job", "count"]:
+            table = True
+        elif table and parts and parts[0] == "total":
+            break
+        elif table and len(parts) == 2 and parts[1].isdigit():
+            jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def planned_rules(stdout: str) -> set[str]:
+    return set(planned_jobs(stdout))
+
+
+def test_default_config_dry_run_lists_every_rule(tmp_path: Path) -> None:
+    work = copy_workflow(tmp_path)
+    tic = time.perf_counter()
+    done = snakemake(work, "-n", "--cores", "2")
+    elapsed = time.perf_counter() - tic
+    assert planned_rules(done.stdout) == {
+        "all", "prepare_dataset", "train_model", "compute_logits", "extract_cams", "evaluate",
+        "aggregate_metrics", "make_tables", "plot_figures",
+    }
+    assert elapsed < 30, "a dry-run must stay fast (benchmark target: < 3 s)"
+
+
+def test_unknown_config_key_is_rejected_by_name(tmp_path: Path) -> None:
+    work = copy_workflow(tmp_path)
+    config = yaml.safe_load(TINY.read_text())
+    config["datasets"]["tiny"]["train"]["epoch"] = 3
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    done = snakemake(work, "-n", "--cores", "1", "--configfile", str(bad), check=False)
+    assert done.returncode != 0
+    assert "epoch" in done.stderr + done.stdout
+    assert "Additional properties are not allowed" in done.stderr + done.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny grid run end to end once (shared by the checks below)."""
+    work = copy_workflow(tmp_path_factory.mktemp("tiny"))
+    shutil.copy2(TINY, work / "config" / "config.yaml")
+    snakemake(work, "--cores", "2")
+    return work
+
+
+@pytest.mark.slow
+def test_tiny_grid_end_to_end_tables_and_figures(tiny_run: Path) -> None:
+    results = tiny_run / "results"
+    frame = pd.read_csv(results / "tables" / "metrics.csv")
+    assert list(frame.columns) == [
+        "dataset", "model", "backbone", "head", "seed", "method", "variant", "split", "protocol",
+        "metric", "value",
+    ]
+    assert set(frame["protocol"]) == {"paper", "wsoleval"}
+    assert set(frame["split"]) == {"val", "test"}
+    assert set(frame["model"]) == {"efficientnet-lite0-cam", "resnet50-cam"}
+    assert set(frame["variant"]) == {"plain", "weight-pp"}
+    metrics = set(frame["metric"])
+    assert {"max_box_acc_50", "max_box_acc_v2", "pxap", "top1_cls", "gt_known_loc"} <= metrics
+    assert frame["value"].between(0, 100).all(), "percentages lie in [0, 100]"
+    # each (run, split, protocol) cell reports every metric once
+    keys = ["model", "seed", "method", "variant", "split", "protocol", "metric"]
+    assert not frame.duplicated(keys).any()
+    for ext in ("md", "csv", "tex"):
+        assert (results / "tables" / f"localization.{ext}").stat().st_size > 0
+    table = pd.read_csv(results / "tables" / "localization.csv")
+    assert set(table["protocol"]) == {"paper", "wsoleval"} and (table["seeds"] == 1).all()
+    for figure in ("cam_grid", "threshold_curves"):
+        for ext in ("png", "pdf"):
+            assert (results / "figures" / "tiny" / f"{figure}.{ext}").stat().st_size > 1000
+    history = pd.read_csv(results / "models/tiny/efficientnet-lite0-cam/seed0/history.csv")
+    assert list(history["epoch"]) == [1, 2]
+    assert (tiny_run / "logs/train_model/tiny/resnet50-cam/seed0.log").read_text().count(
+        "from scratch"
+    ) >= 1
+
+
+@pytest.mark.slow
+def test_editing_a_figure_script_replans_only_the_figures(tiny_run: Path) -> None:
+    assert planned_rules(snakemake(tiny_run, "-n", "--cores", "2").stdout) == set()
+    script = tiny_run / "workflow" / "scripts" / "plot_figures.py"
+    original = script.read_text()
+    script.write_text(original + "\n# an edit\n")
+    try:
+        plan = planned_rules(snakemake(tiny_run, "-n", "--cores", "2").stdout)
+    finally:
+        script.write_text(original)
+    assert plan == {"plot_figures", "all"}
+
+
+@pytest.mark.slow
+def test_editing_a_variant_replans_only_its_maps_and_what_follows(tiny_run: Path) -> None:
+    config = yaml.safe_load((tiny_run / "config" / "config.yaml").read_text())
+    config["methods"]["cam"]["variants"]["weight-pp"]["a"] = 3
+    edited = tiny_run / "edited.yaml"
+    edited.write_text(yaml.safe_dump(config))
+    done = snakemake(tiny_run, "-n", "--cores", "2", "--configfile", str(edited))
+    plan = planned_jobs(done.stdout)
+    assert "train_model" not in plan and "compute_logits" not in plan
+    # only weight-pp maps: 2 models x 2 splits, each evaluated under 2 protocols
+    assert plan["extract_cams"] == 4 and plan["evaluate"] == 8
+    assert {"aggregate_metrics", "make_tables", "plot_figures"} <= set(plan)
