@@ -192,7 +192,9 @@ def train_model(
     )
 
 
-def gt_known_accuracy(metadata: Metadata, ids: Sequence[str], maps: np.ndarray, *, size: int) -> float:
+def gt_known_accuracy(
+    metadata: Metadata, ids: Sequence[str], maps: np.ndarray, *, size: int
+) -> float:
     """GT-known MaxBoxAcc (%) at IoU 50, largest contour, thresholds at 0.01 (the val meter)."""
     from mnpo.metrics.evaluator import evaluate_scoremaps
 

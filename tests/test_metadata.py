@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from mnpo.data.metadata import MaskAnnotation, Metadata, MetadataError, read_metadata, write_metadata
+from mnpo.data.metadata import (
+    MaskAnnotation,
+    Metadata,
+    MetadataError,
+    read_metadata,
+    write_metadata,
+)
 
 
 def _sample() -> Metadata:
@@ -13,10 +19,15 @@ def _sample() -> Metadata:
         image_ids=ids,
         class_labels={"a/1.png": 0, "a/2.png": 0, "b/3.png": 1},
         image_sizes={"a/1.png": (10, 20), "a/2.png": (30, 30), "b/3.png": (5, 7)},
-        boxes={"a/1.png": ((0, 1, 9, 19),), "a/2.png": ((1, 1, 2, 2), (3, 3, 29, 29)),
-               "b/3.png": ((4, 6, 4, 6),)},
-        masks={"a/1.png": MaskAnnotation(("m/1.png", "m/1b.png"), "m/1i.png"),
-               "b/3.png": MaskAnnotation(("m/3.png",))},
+        boxes={
+            "a/1.png": ((0, 1, 9, 19),),
+            "a/2.png": ((1, 1, 2, 2), (3, 3, 29, 29)),
+            "b/3.png": ((4, 6, 4, 6),),
+        },
+        masks={
+            "a/1.png": MaskAnnotation(("m/1.png", "m/1b.png"), "m/1i.png"),
+            "b/3.png": MaskAnnotation(("m/3.png",)),
+        },
     )
 
 
@@ -26,11 +37,16 @@ def test_round_trip_and_upstream_format(tmp_path: Path) -> None:
     assert read_metadata(tmp_path, num_classes=2) == meta
     loc = (tmp_path / "localization.txt").read_text()
     assert loc.split("\n") == [
-        "a/1.png,0,1,9,19", "a/2.png,1,1,2,2", "a/2.png,3,3,29,29", "b/3.png,4,6,4,6"
+        "a/1.png,0,1,9,19",
+        "a/2.png,1,1,2,2",
+        "a/2.png,3,3,29,29",
+        "b/3.png,4,6,4,6",
     ]
     assert not loc.endswith("\n"), "upstream files have no trailing newline"
     assert (tmp_path / "masks.txt").read_text().split("\n") == [
-        "a/1.png,m/1.png,m/1i.png", "a/1.png,m/1b.png,", "b/3.png,m/3.png,"
+        "a/1.png,m/1.png,m/1i.png",
+        "a/1.png,m/1b.png,",
+        "b/3.png,m/3.png,",
     ]
 
 
@@ -83,7 +99,9 @@ def test_missing_file_and_missing_label(tmp_path: Path) -> None:
     write_metadata(tmp_path, _sample())
     labels = tmp_path / "class_labels.txt"
     labels.write_text("\n".join(labels.read_text().split("\n")[:2]))
-    with pytest.raises(MetadataError, match=r"class_labels.txt: no class label for image id 'b/3.png'"):
+    with pytest.raises(
+        MetadataError, match=r"class_labels.txt: no class label for image id 'b/3.png'"
+    ):
         read_metadata(tmp_path)
     labels.unlink()
     with pytest.raises(MetadataError, match=r"class_labels.txt: metadata file not found"):

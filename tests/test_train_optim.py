@@ -22,7 +22,7 @@ def test_groups_pretrained_at_lr_new_at_ratio_and_scratch_all_new() -> None:
     set_epoch_lr(opt, 2, schedule)
     assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.001, 0.015])
     scratch = make_optimizer(old, new, schedule, from_scratch=True)
-    assert [g["lr"] for g in scratch.param_groups] == pytest.approx([0.15, 0.15])
+    assert [g["lr"] for g in scratch.param_groups] == pytest.approx([0.01, 0.01])
 
 
 def test_schedule_rejects_unknown_keys() -> None:

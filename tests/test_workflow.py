@@ -19,10 +19,19 @@ TINY = REPO / "tests" / "config" / "tiny.yaml"
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run Snakemake on the project's workflow copied into ``workdir``."""
-    cmd = [*SNAKEMAKE, "--directory", str(workdir), "--snakefile", str(workdir / "Snakefile"), *args]
+    cmd = [
+        *SNAKEMAKE,
+        "--directory",
+        str(workdir),
+        "--snakefile",
+        str(workdir / "Snakefile"),
+        *args,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
     if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        )
     return done
 
 
@@ -62,8 +71,15 @@ def test_default_config_dry_run_lists_every_rule(tmp_path: Path) -> None:
     done = snakemake(work, "-n", "--cores", "2")
     elapsed = time.perf_counter() - tic
     assert planned_rules(done.stdout) == {
-        "all", "prepare_dataset", "train_model", "compute_logits", "extract_cams", "evaluate",
-        "aggregate_metrics", "make_tables", "plot_figures",
+        "all",
+        "prepare_dataset",
+        "train_model",
+        "compute_logits",
+        "extract_cams",
+        "evaluate",
+        "aggregate_metrics",
+        "make_tables",
+        "plot_figures",
     }
     assert elapsed < 30, "a dry-run must stay fast (benchmark target: < 3 s)"
 
@@ -94,8 +110,17 @@ def test_tiny_grid_end_to_end_tables_and_figures(tiny_run: Path) -> None:
     results = tiny_run / "results"
     frame = pd.read_csv(results / "tables" / "metrics.csv")
     assert list(frame.columns) == [
-        "dataset", "model", "backbone", "head", "seed", "method", "variant", "split", "protocol",
-        "metric", "value",
+        "dataset",
+        "model",
+        "backbone",
+        "head",
+        "seed",
+        "method",
+        "variant",
+        "split",
+        "protocol",
+        "metric",
+        "value",
     ]
     assert set(frame["protocol"]) == {"paper", "wsoleval"}
     assert set(frame["split"]) == {"val", "test"}
@@ -139,7 +164,7 @@ def test_editing_a_variant_replans_only_its_maps_and_what_follows(tiny_run: Path
     config = yaml.safe_load((tiny_run / "config" / "config.yaml").read_text())
     config["methods"]["cam"]["variants"]["weight-pp"]["a"] = 3
     edited = tiny_run / "edited.yaml"
-    edited.write_text(yaml.safe_dump(config))
+    edited.write_text(yaml.safe_dump(config, sort_keys=False))
     done = snakemake(tiny_run, "-n", "--cores", "2", "--configfile", str(edited))
     plan = planned_jobs(done.stdout)
     assert "train_model" not in plan and "compute_logits" not in plan

@@ -122,9 +122,9 @@ def _part_polygon(shape: str, centre: np.ndarray, radius: float, angle: float) -
     offset = np.pi / 4 if shape == "square" else 0.0
     theta = angle + offset + 2 * np.pi * np.arange(corners) / corners
     scale = np.where(np.arange(corners) % 2 == 0, 1.0, 0.6) if shape == "diamond" else 1.0
-    points = centre + radius * np.stack([np.cos(theta), np.sin(theta)], 1) * np.asarray(scale)[
-        ..., None
-    ]
+    points = (
+        centre + radius * np.stack([np.cos(theta), np.sin(theta)], 1) * np.asarray(scale)[..., None]
+    )
     return np.round(points).astype(np.int32)
 
 
@@ -147,7 +147,10 @@ def _draw_object(
     rot = np.deg2rad(tilt)
     edge = np.array([major * np.cos(phi), minor * np.sin(phi)])
     edge = np.array(
-        [edge[0] * np.cos(rot) - edge[1] * np.sin(rot), edge[0] * np.sin(rot) + edge[1] * np.cos(rot)]
+        [
+            edge[0] * np.cos(rot) - edge[1] * np.sin(rot),
+            edge[0] * np.sin(rot) + edge[1] * np.cos(rot),
+        ]
     )
     radius = config.part_scale * minor
     part_centre = centre + edge * (1 + 0.5 * radius / np.linalg.norm(edge))
@@ -156,7 +159,9 @@ def _draw_object(
     if shape == "disc":
         cv2.circle(part, tuple(int(v) for v in np.round(part_centre)), int(radius), 1, -1)
     else:
-        cv2.fillPoly(part, [_part_polygon(shape, part_centre, radius, rng.uniform(0, 2 * np.pi))], 1)
+        cv2.fillPoly(
+            part, [_part_polygon(shape, part_centre, radius, rng.uniform(0, 2 * np.pi))], 1
+        )
     body_texture = _texture(rng, size, _dull_colour(rng))
     image[body > 0] = body_texture[body > 0]
     colour = np.array(part_colour(label, config.num_classes), dtype=np.float64)

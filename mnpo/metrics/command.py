@@ -1,9 +1,9 @@
 """``mnpo evaluate``: score a folder of ``<image_id>.npy`` score maps (any method's).
 
-    mnpo evaluate --metadata DIR --scoremaps DIR --out FILE.json
-                  [--protocol wsoleval|paper] [--cam-curve-interval 0.01]
-                  [--iou-thresholds 30 50 70] [--multi-contour|--largest-contour]
-                  [--resize 224] [--logits FILE.npy] [--masks DIR] [--raw] [--num-classes K]
+mnpo evaluate --metadata DIR --scoremaps DIR --out FILE.json
+              [--protocol wsoleval|paper] [--cam-curve-interval 0.01]
+              [--iou-thresholds 30 50 70] [--multi-contour|--largest-contour]
+              [--resize 224] [--logits FILE.npy] [--masks DIR] [--raw] [--num-classes K]
 """
 
 from __future__ import annotations
@@ -31,8 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cam-curve-interval", type=float, default=0.01)
     parser.add_argument("--iou-thresholds", type=int, nargs="+", default=[30, 50, 70])
     contour = parser.add_mutually_exclusive_group()
-    contour.add_argument("--multi-contour", dest="multi_contour", action="store_true",
-                         default=True, help="also MaxBoxAccV2 over all contours (default)")
+    contour.add_argument(
+        "--multi-contour",
+        dest="multi_contour",
+        action="store_true",
+        default=True,
+        help="also MaxBoxAccV2 over all contours (default)",
+    )
     contour.add_argument("--largest-contour", dest="multi_contour", action="store_false",
                          help="largest contour only")  # fmt: skip
     parser.add_argument("--resize", type=int, default=224, help="evaluation size (square)")

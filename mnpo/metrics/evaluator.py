@@ -172,9 +172,7 @@ def _result(
         per_level = {str(d): _best(counts[("all", d)], taus, n)[0] for d in levels}
         result["max_box_acc_v2_iou"] = per_level
         result["max_box_acc_v2"] = float(np.mean(list(per_level.values())))
-        curves["box_acc_v2"] = {
-            str(d): (100.0 * counts[("all", d)] / n).tolist() for d in levels
-        }
+        curves["box_acc_v2"] = {str(d): (100.0 * counts[("all", d)] / n).tolist() for d in levels}
     if top1 is not None and 50 in levels:
         gt_known = result["max_box_acc"]["50"]
         top1_loc = _best(loc_counts["top1"], taus, n)[0]

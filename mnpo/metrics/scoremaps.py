@@ -10,7 +10,9 @@ import numpy as np
 
 def resize_cam(cam: np.ndarray, size: int) -> np.ndarray:
     """float64 bicubic (cv2.INTER_CUBIC) resize of a 2-D map to ``size x size``."""
-    return cv2.resize(np.asarray(cam, dtype=np.float64), (size, size), interpolation=cv2.INTER_CUBIC)
+    return cv2.resize(
+        np.asarray(cam, dtype=np.float64), (size, size), interpolation=cv2.INTER_CUBIC
+    )
 
 
 def normalize_scoremap(cam: np.ndarray) -> np.ndarray:

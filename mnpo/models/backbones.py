@@ -72,9 +72,7 @@ def vgg16() -> Backbone:
     stages["conv6"] = nn.Sequential(nn.Conv2d(512, 1024, 3, padding=1), nn.ReLU(False))
     module = nn.ModuleDict(stages)
     _he_init(module)
-    dropped = frozenset(
-        f"classifier.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias")
-    )
+    dropped = frozenset(f"classifier.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias"))
     return Backbone(module, 1024, ("conv6",), mapping, dropped, "vgg16-397923af.pth")
 
 
@@ -188,7 +186,9 @@ BACKBONES: dict[str, Callable[[], Backbone]] = {
 }
 
 
-def run_stages(stages: nn.ModuleDict, x: Tensor, taps: set[str]) -> tuple[Tensor, dict[str, Tensor]]:
+def run_stages(
+    stages: nn.ModuleDict, x: Tensor, taps: set[str]
+) -> tuple[Tensor, dict[str, Tensor]]:
     """Run every stage in order; returns the last output and the tapped ones."""
     tapped: dict[str, Tensor] = {}
     for name, stage in stages.items():
@@ -196,5 +196,3 @@ def run_stages(stages: nn.ModuleDict, x: Tensor, taps: set[str]) -> tuple[Tensor
         if name in taps:
             tapped[name] = x
     return x, tapped
-
-

@@ -65,7 +65,9 @@ def load_mapped_state(
         source = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise WeightsError(f"{path}: not a readable weights file ({err})") from err
-    if not isinstance(source, dict) or not all(isinstance(v, torch.Tensor) for v in source.values()):
+    if not isinstance(source, dict) or not all(
+        isinstance(v, torch.Tensor) for v in source.values()
+    ):
         raise WeightsError(f"{path}: not a state dict of tensors")
     target = module.state_dict()
     unmapped = sorted(set(target) - set(mapping))

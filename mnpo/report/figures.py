@@ -121,7 +121,9 @@ def plot_cam_grid(
     metadata = manifest.split(_split_of(columns[0]))
     size = None
     fig, axes = plt.subplots(
-        len(chosen), len(columns) + 1, figsize=(1.9 * (len(columns) + 1), 1.9 * len(chosen)),
+        len(chosen),
+        len(columns) + 1,
+        figsize=(1.9 * (len(columns) + 1), 1.9 * len(chosen)),
         squeeze=False,
     )
     for row, index in enumerate(chosen):

@@ -4,7 +4,6 @@
 The `snakemake` object is injected by Snakemake's script preamble.
 """
 
-
 from mnpo import steps
 
 

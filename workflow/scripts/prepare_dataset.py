@@ -6,7 +6,6 @@ The `snakemake` object is injected by Snakemake's script preamble.
 
 from pathlib import Path
 
-
 from mnpo import steps
 
 
