@@ -16,13 +16,14 @@ Deterministic: each split draws from ``np.random.default_rng((seed, split_index)
 from __future__ import annotations
 
 import colorsys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from mnpo.configs import checked_keys
 from mnpo.data.metadata import MaskAnnotation, Metadata, write_metadata
 from mnpo.io import atomic_path, write_text
 
@@ -59,11 +60,7 @@ class SyntheticConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SyntheticConfig:
         """Build from a config mapping; unknown keys and unknown splits are errors."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown synthetic generator keys {unknown}; known: {sorted(known)}")
-        data = dict(values)
+        data = checked_keys(cls, values, "synthetic generator")
         if "images_per_class" in data:
             bad = sorted(set(data["images_per_class"]) - set(SPLITS))
             if bad:

@@ -12,11 +12,13 @@ milestones [4, 8]).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+
+from mnpo.configs import checked_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +39,7 @@ class Schedule:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Schedule:
         """Build from a config mapping; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training keys {unknown}; known: {sorted(known)}")
-        data = dict(values)
+        data = checked_keys(cls, values, "training")
         if "lr_decay_epochs" in data:
             data["lr_decay_epochs"] = tuple(int(e) for e in data["lr_decay_epochs"])
         return cls(**data)
