@@ -3,7 +3,8 @@
     mnpo prepare  --config CFG --dataset D [--out DIR]
     mnpo train    --config CFG --dataset D --model M --seed S [--out DIR]
     mnpo logits   --config CFG --dataset D --checkpoint PT --split S --out NPZ
-    mnpo cams     --config CFG --dataset D --checkpoint PT --method M --variant V --split S --out NPZ
+    mnpo cams     --config CFG --dataset D --checkpoint PT --method M --variant V --split S
+                  --out NPZ
     mnpo evaluate --metadata DIR --scoremaps DIR --out JSON [...]   (any method's score maps)
     mnpo export-scoremaps --cams NPZ --size N --out DIR             (wsolevaluation .npy files)
     mnpo grid     --config CFG                                      (list the grid's runs)

@@ -55,7 +55,7 @@ def paper_thresholds() -> np.ndarray:
 def rescale_boxes(
     boxes: Iterable[Sequence[int]], image_size: tuple[int, int], size: int
 ) -> list[tuple[int, int, int, int]]:
-    """Inclusive boxes of a (w, h) image to ``size x size``: ``int(x * size / w)`` per coordinate."""
+    """Inclusive boxes of a (w, h) image at ``size x size``: ``int(x * size / w)`` each."""
     width, height = image_size
     return [
         (int(x0 * size / width), int(y0 * size / height), int(x1 * size / width),

@@ -92,7 +92,10 @@ def _best_threshold(metric_paths: Sequence[str | os.PathLike]) -> dict[tuple[str
 
 
 def _cams_key(path: str | os.PathLike) -> tuple[str, str, int]:
-    """(model, method/variant, seed) from ``.../{model}/seed{seed}/{method}/{variant}/{split}.npz``."""
+    """(model, method/variant, seed) of a cams path.
+
+    The path is ``.../{model}/seed{seed}/{method}/{variant}/{split}.npz``.
+    """
     parts = Path(path).parts
     return parts[-5], f"{parts[-3]}/{parts[-2]}", int(parts[-4].removeprefix("seed"))
 

@@ -81,7 +81,7 @@ def write_table(
     spec: Mapping[str, Any],
     outputs: Mapping[str, str | os.PathLike],
 ) -> pd.DataFrame:
-    """Write table ``name`` as ``outputs["md"]``, ``["csv"]``, ``["tex"]``; returns the CSV frame."""
+    """Write table ``name`` to ``outputs["md"]``, ``["csv"]`` and ``["tex"]``; returns the CSV."""
     metrics = list(dict.fromkeys(m for ms in spec["metrics"].values() for m in ms))
     table = wide(summarise(frame, spec), metrics)
     if table.empty:

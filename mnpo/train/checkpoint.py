@@ -28,7 +28,7 @@ class CheckpointError(RuntimeError):
 
 
 def provenance(device: str) -> dict[str, str]:
-    """Versions and environment recorded in every checkpoint (no timestamps: outputs stay stable)."""
+    """Versions and environment stored in every checkpoint (no timestamps: outputs stay stable)."""
     return {
         "mnpo": mnpo.__version__,
         "torch": str(torch.__version__),

@@ -4,9 +4,9 @@ SGD with Nesterov momentum; pretrained backbone layers at ``lr``, newly added la
 branches) at ``lr * lr_new_ratio``. A backbone trained from scratch has no pretrained layers to
 protect, and the x ratio rate made ResNet50 from scratch diverge on the embedded data (val loss
 1e7 at lr 0.1, batch 32), so every parameter then trains at ``lr``.
-The rate is decayed by ``lr_decay_factor`` at each milestone epoch: for 1-based epoch ``e``, ``lr(e) = lr * factor ** #{m in milestones : m <= e}``
-(upstream calls its decay rule before each epoch; ILSVRC's "every 4 epochs" over 10 epochs is
-milestones [4, 8]).
+The rate is decayed by ``lr_decay_factor`` at each milestone epoch: for 1-based epoch ``e``,
+``lr(e) = lr * factor ** #{m in milestones : m <= e}`` (upstream calls its decay rule before
+each epoch; ILSVRC's "every 4 epochs" over 10 epochs is milestones [4, 8]).
 """
 
 from __future__ import annotations
