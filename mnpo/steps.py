@@ -95,12 +95,12 @@ def _dataset(manifest: DatasetManifest, split: str, transform: Any) -> tuple[Met
 
 def load_trained_model(checkpoint: str | os.PathLike, device: torch.device) -> Any:
     """Rebuild the network of a checkpoint (no ImageNet file needed) and load it strictly."""
-    from mnpo.models import build_model
+    from mnpo.models import WSOLNet
     from mnpo.train.checkpoint import load_checkpoint
 
     state = load_checkpoint(checkpoint)
     cfg = state["model"]
-    model = build_model(cfg["backbone"], int(cfg["num_classes"]), weights=None, allow_scratch=True)
+    model = WSOLNet(cfg["backbone"], int(cfg["num_classes"]))
     model.load_state_dict(state["state_dict"], strict=True)
     return model.to(device).eval()
 
@@ -117,7 +117,7 @@ def train_model(
     """Train one (dataset, model, seed) cell; writes ``best``, ``last`` and ``history``."""
     from mnpo.data.datasets import make_loader
     from mnpo.data.transforms import eval_transform, train_transform
-    from mnpo.models import build_model, imagenet_weights
+    from mnpo.models import build_model, resolve_imagenet_weights
     from mnpo.train.loop import TrainingOutputs, fit, pick_device, seed_everything
     from mnpo.train.optim import Schedule
 
@@ -126,7 +126,7 @@ def train_model(
     schedule = Schedule.from_dict(dict(dataset_spec["train"]))
     size, resize = int(dataset_spec["input_size"]), int(dataset_spec["resize_size"])
     backbone = model_spec["backbone"]
-    weights = imagenet_weights(backbone, model_spec.get("weights"))
+    weights = resolve_imagenet_weights(backbone, model_spec.get("weights"))
     seed_everything(seed)
     model = build_model(
         backbone,

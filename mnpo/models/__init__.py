@@ -1,13 +1,8 @@
-"""Backbones, strict ImageNet loading and the WSOL network."""
+"""Backbones with named stages, strict ImageNet weight loading and the CAM network."""
 
-from mnpo.models.network import (
-    ModelOutput,
-    WSOLNet,
-    backbone_names,
-    build_model,
-    imagenet_weights,
-)
-from mnpo.models.weights import WeightsError
+from mnpo.models.network import ModelOutput, WSOLNet, build_model
+from mnpo.models.registry import backbone_names
+from mnpo.models.weights import WeightsError, load_imagenet_weights, resolve_imagenet_weights
 
 __all__ = [
     "ModelOutput",
@@ -15,5 +10,6 @@ __all__ = [
     "WeightsError",
     "backbone_names",
     "build_model",
-    "imagenet_weights",
+    "load_imagenet_weights",
+    "resolve_imagenet_weights",
 ]
