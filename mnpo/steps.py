@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,16 @@ from mnpo.io import atomic_open, write_json, write_text
 log = logging.getLogger(__name__)
 
 
+def _log_uncaught(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+    """``sys.excepthook``: the error that ends a step goes to its log file too."""
+    log.error("%s: %s", kind.__name__, error, exc_info=(kind, error, tb))
+
+
 def setup_logging(path: str | os.PathLike | None = None, level: int = logging.INFO) -> None:
-    """Timestamped log lines to ``path`` (a rule's log file) and to standard error."""
+    """Timestamped log lines to ``path`` (a rule's log file) and to standard error.
+
+    An uncaught exception is logged as well, so a failed job's log names its cause.
+    """
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -34,6 +43,7 @@ def setup_logging(path: str | os.PathLike | None = None, level: int = logging.IN
         handlers=handlers,
         force=True,
     )
+    sys.excepthook = _log_uncaught
 
 
 def set_threads(threads: int) -> None:
@@ -114,16 +124,19 @@ def train_model(
     outputs: Mapping[str, str | os.PathLike],
     threads: int = 1,
 ) -> None:
-    """Train one (dataset, model, seed) cell; writes ``best``, ``last`` and ``history``."""
+    """Train one (dataset, model, seed) cell; writes ``best``, ``last`` and ``history``.
+
+    The schedule is the dataset's ``train`` mapping updated by the model's ``train`` overrides.
+    """
     from mnpo.data.datasets import make_loader
     from mnpo.data.transforms import eval_transform, train_transform
     from mnpo.models import build_model, resolve_imagenet_weights
     from mnpo.train.loop import TrainingOutputs, fit, pick_device, seed_everything
-    from mnpo.train.optim import Schedule
+    from mnpo.train.optim import model_schedule
 
     set_threads(threads)
     manifest = read_manifest(manifest_path)
-    schedule = Schedule.from_dict(dict(dataset_spec["train"]))
+    schedule = model_schedule(dict(dataset_spec["train"]), model_spec.get("train"))
     size, resize = int(dataset_spec["input_size"]), int(dataset_spec["resize_size"])
     backbone = model_spec["backbone"]
     weights = resolve_imagenet_weights(backbone, model_spec.get("weights"))

@@ -28,10 +28,11 @@ from mnpo.models import (
     resolve_imagenet_weights,
 )
 
-CHANNELS = {"vgg16": 1024, "resnet50": 2048, "efficientnet-lite0": 1280}
+CHANNELS = {"vgg16": 1024, "resnet50": 2048, "resnet18": 512, "efficientnet-lite0": 1280}
 TAPS_AT_224 = {
     "vgg16": {"conv4_2": (512, 28, 28), "pool4": (512, 14, 14), "conv5_2": (512, 14, 14)},
     "resnet50": {"stem": (64, 56, 56), "layer2": (512, 28, 28), "layer3": (1024, 14, 14)},
+    "resnet18": {"layer1": (64, 56, 56), "layer3": (256, 14, 14), "layer4": (512, 14, 14)},
     "efficientnet-lite0": {
         "stem": (32, 112, 112),
         "stage3": (40, 28, 28),
@@ -69,7 +70,7 @@ def _save(state: object, path: Path) -> Path:
 
 
 def test_registry_names() -> None:
-    assert backbone_names() == ("vgg16", "resnet50", "efficientnet-lite0")
+    assert backbone_names() == ("vgg16", "resnet50", "resnet18", "efficientnet-lite0")
     with pytest.raises(ValueError, match="unknown backbone 'vgg19'; known: vgg16, resnet50"):
         WSOLNet("vgg19", 3)
 
@@ -89,7 +90,7 @@ def test_shapes_and_taps_at_224(backbone: str) -> None:
 
 @pytest.mark.parametrize(
     ("backbone", "size"),
-    [("vgg16", 96), ("resnet50", 96), ("efficientnet-lite0", 96)]
+    [("vgg16", 96), ("resnet50", 96), ("resnet18", 96), ("efficientnet-lite0", 96)]
     + [("efficientnet-lite0", 128), ("efficientnet-lite0", 160)],
 )
 def test_output_stride_is_16_at_other_sizes(backbone: str, size: int) -> None:
@@ -145,7 +146,7 @@ def test_he_initialisation_and_seed_determinism() -> None:
 
 
 @pytest.mark.parametrize(
-    ("backbone", "new_tensors"), [("vgg16", 4), ("resnet50", 2), ("efficientnet-lite0", 2)]
+    ("backbone", "new_tensors"), [("vgg16", 4), ("resnet50", 2), ("resnet18", 2), ("efficientnet-lite0", 2)]
 )
 def test_parameter_groups_partition_the_parameters(backbone: str, new_tensors: int) -> None:
     model = _model(backbone)
@@ -198,15 +199,19 @@ def test_vgg16_loads_a_torchvision_file_strictly(
     torch.testing.assert_close(ours, theirs)
 
 
-def test_resnet50_loads_the_alternative_file_from_the_hub_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("backbone", "file_name"),
+    [("resnet50", "resnet50-11ad3fa6.pth"), ("resnet18", "resnet18-f37072fd.pth")],
+)
+def test_resnet_loads_its_file_from_the_hub_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backbone: str, file_name: str
 ) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    net = torchvision.models.resnet50(weights=None)
+    net = getattr(torchvision.models, backbone)(weights=None)
     state = _randomised(net.state_dict(), seed=3)
-    path = _save(state, tmp_path / "hub" / "checkpoints" / "resnet50-11ad3fa6.pth")
-    assert resolve_imagenet_weights("resnet50", None) == path
-    model = build_model("resnet50", 7).eval()
+    path = _save(state, tmp_path / "hub" / "checkpoints" / file_name)
+    assert resolve_imagenet_weights(backbone, None) == path
+    model = build_model(backbone, 7).eval()
     net.load_state_dict(state)
     net.eval()
     for key, value in model.state_dict().items():

@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from mnpo.train.optim import Schedule, lr_at_epoch, make_optimizer, set_epoch_lr
+from mnpo.train.optim import (
+    Schedule,
+    lr_at_epoch,
+    make_optimizer,
+    model_schedule,
+    set_epoch_lr,
+)
 
 
 def test_ilsvrc_schedule_decays_at_epochs_4_and_8() -> None:
@@ -28,3 +34,12 @@ def test_groups_pretrained_at_lr_new_at_ratio_and_scratch_all_new() -> None:
 def test_schedule_rejects_unknown_keys() -> None:
     with pytest.raises(ValueError, match="unknown training keys \\['epoch'\\]"):
         Schedule.from_dict({"epoch": 3, "batch_size": 2, "lr": 0.1})
+
+
+def test_model_overrides_take_precedence_over_the_dataset_schedule() -> None:
+    dataset = {"epochs": 6, "batch_size": 32, "lr": 0.01, "lr_decay_epochs": [5]}
+    schedule = model_schedule(dataset, {"lr": 0.05})
+    assert (schedule.lr, schedule.epochs, schedule.lr_decay_epochs) == (0.05, 6, (5,))
+    assert model_schedule(dataset, None) == Schedule.from_dict(dataset)
+    with pytest.raises(ValueError, match="lrr"):
+        model_schedule(dataset, {"lrr": 0.05})

@@ -124,7 +124,7 @@ def test_tiny_grid_end_to_end_tables_and_figures(tiny_run: Path) -> None:
     ]
     assert set(frame["protocol"]) == {"paper", "wsoleval"}
     assert set(frame["split"]) == {"val", "test"}
-    assert set(frame["model"]) == {"efficientnet-lite0-cam", "resnet50-cam"}
+    assert set(frame["model"]) == {"efficientnet-lite0-cam", "resnet18-cam"}
     assert set(frame["variant"]) == {"plain", "weight-pp"}
     metrics = set(frame["metric"])
     assert {"max_box_acc_50", "max_box_acc_v2", "pxap", "top1_cls", "gt_known_loc"} <= metrics
@@ -141,7 +141,7 @@ def test_tiny_grid_end_to_end_tables_and_figures(tiny_run: Path) -> None:
             assert (results / "figures" / "tiny" / f"{figure}.{ext}").stat().st_size > 1000
     history = pd.read_csv(results / "models/tiny/efficientnet-lite0-cam/seed0/history.csv")
     assert list(history["epoch"]) == [1, 2]
-    assert (tiny_run / "logs/train_model/tiny/resnet50-cam/seed0.log").read_text().count(
+    assert (tiny_run / "logs/train_model/tiny/resnet18-cam/seed0.log").read_text().count(
         "from scratch"
     ) >= 1
 
@@ -171,3 +171,24 @@ def test_editing_a_variant_replans_only_its_maps_and_what_follows(tiny_run: Path
     # only weight-pp maps: 2 models x 2 splits, each evaluated under 2 protocols
     assert plan["extract_cams"] == 4 and plan["evaluate"] == 8
     assert {"aggregate_metrics", "make_tables", "plot_figures"} <= set(plan)
+
+
+@pytest.mark.slow
+def test_a_corrupt_image_fails_by_name_and_loses_nothing(tiny_run: Path, tmp_path: Path) -> None:
+    work = tmp_path / "copy"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    data = work / "results" / "data" / "tiny"
+    image_id = (data / "metadata" / "test" / "image_ids.txt").read_text().split()[0]
+    (data / "images" / image_id).write_bytes(b"\x89PNG truncated")
+    produced = [
+        *sorted((work / "results" / "models").rglob("*.pt")),
+        *sorted((work / "results" / "tables").glob("*")),
+        *sorted((work / "results" / "metrics").rglob("*.json")),
+    ]
+    before = {path: path.read_bytes() for path in produced}
+    done = snakemake(work, "--cores", "1", "--forcerun", "compute_logits", check=False)
+    assert done.returncode != 0
+    logs = "".join(p.read_text() for p in (work / "logs" / "compute_logits").rglob("test.log"))
+    assert f"{image_id}" in logs and "not a readable image" in logs
+    assert "Error in rule compute_logits" in done.stderr + done.stdout
+    assert {path: path.read_bytes() for path in produced if path.exists()} == before

@@ -10,6 +10,8 @@ that loading can be strict in both directions (see ``mnpo.models.weights``).
   (METHOD.md §1.1). Output stride 16: (B, 1024, H/16, W/16).
 - ``resnet50``: torchvision ResNet50 (v1.5) trunk with layer4's stride set to 1, as
   wsolevaluation's ResNet50-CAM. Output stride 16: (B, 2048, H/16, W/16).
+- ``resnet18``: the same recipe on torchvision ResNet18 (layer4's first conv at stride 1):
+  (B, 512, H/16, W/16); a fast CPU backbone for the embedded grid.
 - ``efficientnet-lite0``: the ``efficientnet_lite_pytorch`` model (ReLU6, no squeeze-excite)
   built with ``image_size=None``, so every convolution uses the package's dynamic TF-"same"
   padding computed from the actual input size; the last stride-2 stage (stage6, block 11:
@@ -24,7 +26,9 @@ from dataclasses import dataclass
 
 from efficientnet_lite_pytorch import EfficientNet
 from torch import Tensor, nn
+from torchvision.models import resnet18 as torchvision_resnet18
 from torchvision.models import resnet50 as torchvision_resnet50
+from torchvision.models.resnet import Bottleneck, ResNet
 
 VGG16_LAYOUT: tuple[tuple[str, int], ...] = (
     ("conv1_1", 64), ("conv1_2", 64), ("pool1", 0),
@@ -109,14 +113,15 @@ def vgg16() -> Backbone:
     return Backbone(nn.ModuleDict(stages), 1024, ("conv6",), mapping, dropped)
 
 
-def resnet50() -> Backbone:
-    """ResNet50-CAM: stages stem (conv1, bn1, relu, maxpool), layer1 .. layer4 (stride 1).
+def _resnet_cam(net: ResNet, channels: int) -> Backbone:
+    """A torchvision ResNet trunk as CAM backbone: layer4 at stride 1, no avgpool / fc.
 
-    Keys map one to one onto torchvision's, the ``stem.`` prefix removed.
+    Stages stem (conv1, bn1, relu, maxpool), layer1 .. layer4; keys map one to one onto
+    torchvision's, the ``stem.`` prefix removed. Output stride 16: (B, C, H/16, W/16).
     """
-    net = torchvision_resnet50(weights=None)
     first = net.layer4[0]
-    first.conv2.stride = (1, 1)
+    stride_conv = first.conv2 if isinstance(first, Bottleneck) else first.conv1
+    stride_conv.stride = (1, 1)
     first.downsample[0].stride = (1, 1)
     stem = nn.Sequential(
         OrderedDict(conv1=net.conv1, bn1=net.bn1, relu=net.relu, maxpool=net.maxpool)
@@ -127,7 +132,21 @@ def resnet50() -> Backbone:
         )
     )
     mapping = {key: key.removeprefix("stem.") for key in stages.state_dict()}
-    return Backbone(stages, 2048, (), mapping, frozenset({"fc.weight", "fc.bias"}))
+    return Backbone(stages, channels, (), mapping, frozenset({"fc.weight", "fc.bias"}))
+
+
+def resnet50() -> Backbone:
+    """ResNet50-CAM (torchvision v1.5 bottlenecks, 2048 channels), as wsolevaluation's."""
+    return _resnet_cam(torchvision_resnet50(weights=None), 2048)
+
+
+def resnet18() -> Backbone:
+    """ResNet18-CAM (basic blocks, 512 channels): the same recipe on the smallest ResNet.
+
+    Not a backbone of the paper; the default CPU grid trains it from scratch in seconds per
+    epoch where ResNet50 takes minutes.
+    """
+    return _resnet_cam(torchvision_resnet18(weights=None), 512)
 
 
 class MBConvStage(nn.Module):

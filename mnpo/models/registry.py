@@ -40,6 +40,7 @@ REGISTRY: dict[str, BackboneEntry] = {
     "resnet50": BackboneEntry(
         backbones.resnet50, ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth")
     ),
+    "resnet18": BackboneEntry(backbones.resnet18, ("resnet18-f37072fd.pth",)),
     "efficientnet-lite0": BackboneEntry(
         backbones.efficientnet_lite0,
         ("efficientnet-lite0-57934424.pth",),

@@ -45,6 +45,14 @@ class Schedule:
         return cls(**data)
 
 
+def model_schedule(dataset_train: dict[str, Any], model_train: dict[str, Any] | None) -> Schedule:
+    """The dataset's schedule with one model's overrides applied (config ``models.<m>.train``).
+
+    Example: dataset ``{epochs: 6, lr: 0.01}`` + model ``{lr: 0.05}`` -> epochs 6, lr 0.05.
+    """
+    return Schedule.from_dict({**dataset_train, **(model_train or {})})
+
+
 def lr_at_epoch(base_lr: float, epoch: int, milestones: Sequence[int], factor: float) -> float:
     """Learning rate of 1-based ``epoch``: ``base_lr * factor ** #{m <= epoch}``."""
     return base_lr * factor ** sum(1 for m in milestones if m <= epoch)
