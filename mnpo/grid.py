@@ -21,7 +21,7 @@ from typing import Any
 
 RESULTS = "results"
 PROTOCOLS = ("paper", "wsoleval")
-HEADS = ("cam",)
+HEADS = ("cam", "mnpo")
 SPLITS = ("train", "val", "test")
 FIGURES = ("cam_grid", "threshold_curves")
 TABLE_FORMATS = ("md", "csv", "tex")
@@ -101,15 +101,45 @@ def train_runs(config: Mapping[str, Any]) -> list[TrainRun]:
     ]
 
 
+def applies(variant: Mapping[str, Any], backbone: str) -> bool:
+    """False when the variant's ``layer`` is a backbone -> stage mapping without ``backbone``."""
+    layer = variant.get("layer")
+    return not isinstance(layer, Mapping) or backbone in layer
+
+
 def variants_for(config: Mapping[str, Any], model: str) -> list[tuple[str, str]]:
-    """(method, variant) pairs whose method applies to the model's head."""
-    head = config["models"][model]["head"]
+    """(method, variant) pairs whose method applies to the model's head (and backbone)."""
+    head, backbone = config["models"][model]["head"], config["models"][model]["backbone"]
     return [
         (method, variant)
         for method, spec in config["methods"].items()
         if head in spec["heads"]
-        for variant in spec["variants"]
+        for variant, params in spec["variants"].items()
+        if applies(params, backbone)
     ]
+
+
+def check_models(config: Mapping[str, Any]) -> None:
+    """Cross-key checks the schema cannot express.
+
+    Raises:
+        ValueError: ``init_from`` naming an unknown model, one of another backbone, one that is
+            not a ``cam`` model, or the model itself.
+    """
+    models = config["models"]
+    for name, spec in models.items():
+        source = spec.get("init_from")
+        if source is None:
+            continue
+        if source not in models or source == name:
+            raise ValueError(
+                f"models.{name}.init_from: {source!r} is not another model of the config"
+            )
+        if models[source]["backbone"] != spec["backbone"] or models[source]["head"] != "cam":
+            raise ValueError(
+                f"models.{name}.init_from: {source!r} must be a cam model of backbone "
+                f"{spec['backbone']!r}"
+            )
 
 
 def cam_jobs(config: Mapping[str, Any]) -> list[CamJob]:
@@ -136,11 +166,19 @@ def variant_spec(config: Mapping[str, Any], method: str, variant: str) -> dict[s
 
 def figure_inputs(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     """Inputs of ``plot_figures`` for one dataset: its manifest, the metric files of the figure
-    split (``wsoleval`` when evaluated, for the curves) and the first seed's score maps."""
+    split (``wsoleval`` when evaluated, for the curves) and the first seed's score maps, of the
+    ``figures.variants`` selection (all when omitted)."""
     split = config["figures"]["split"]
     seed = config["seeds"][0]
     protocol = "wsoleval" if "wsoleval" in config["evaluation"]["protocols"] else "paper"
-    jobs = [j for j in cam_jobs(config) if j.dataset == dataset and j.split == split]
+    shown = config["figures"].get("variants")
+    jobs = [
+        j
+        for j in cam_jobs(config)
+        if j.dataset == dataset
+        and j.split == split
+        and (not shown or f"{j.method}/{j.variant}" in shown)
+    ]
     return {
         "manifest": f"{RESULTS}/data/{dataset}/dataset.json",
         "metrics": [j.metrics(protocol) for j in jobs],

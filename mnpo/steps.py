@@ -110,7 +110,7 @@ def load_trained_model(checkpoint: str | os.PathLike, device: torch.device) -> A
 
     state = load_checkpoint(checkpoint)
     cfg = state["model"]
-    model = WSOLNet(cfg["backbone"], int(cfg["num_classes"]))
+    model = WSOLNet(cfg["backbone"], int(cfg["num_classes"]), cfg.get("head", "cam"))
     model.load_state_dict(state["state_dict"], strict=True)
     return model.to(device).eval()
 
@@ -123,14 +123,19 @@ def train_model(
     seed: int,
     outputs: Mapping[str, str | os.PathLike],
     threads: int = 1,
+    init_checkpoint: str | os.PathLike | None = None,
 ) -> None:
     """Train one (dataset, model, seed) cell; writes ``best``, ``last`` and ``history``.
 
     The schedule is the dataset's ``train`` mapping updated by the model's ``train`` overrides.
+    With ``init_checkpoint`` (config ``init_from``: a trained CAM model of the same dataset and
+    seed) the backbone and FC start from it and only the branch is new; its backbone counts as
+    pretrained (trained at ``lr``).
     """
     from mnpo.data.datasets import make_loader
     from mnpo.data.transforms import eval_transform, train_transform
-    from mnpo.models import build_model, resolve_imagenet_weights
+    from mnpo.models import WSOLNet, build_model, init_from_trained, resolve_imagenet_weights
+    from mnpo.train.checkpoint import load_checkpoint
     from mnpo.train.loop import TrainingOutputs, fit, pick_device, seed_everything
     from mnpo.train.optim import model_schedule
 
@@ -138,22 +143,25 @@ def train_model(
     manifest = read_manifest(manifest_path)
     schedule = model_schedule(dict(dataset_spec["train"]), model_spec.get("train"))
     size, resize = int(dataset_spec["input_size"]), int(dataset_spec["resize_size"])
-    backbone = model_spec["backbone"]
-    weights = resolve_imagenet_weights(backbone, model_spec.get("weights"))
+    backbone, head = model_spec["backbone"], model_spec["head"]
     seed_everything(seed)
-    model = build_model(
-        backbone,
-        manifest.num_classes,
-        weights=weights,
-        allow_scratch=bool(model_spec.get("allow_scratch", False)),
-    )
-    log.info(
-        "%s on %s, seed %d, %s",
-        backbone,
-        manifest.name,
-        seed,
-        f"ImageNet weights {weights}" if weights else "from scratch",
-    )
+    if init_checkpoint is not None:
+        model = WSOLNet(backbone, manifest.num_classes, head)
+        state = load_checkpoint(init_checkpoint)["state_dict"]
+        init_from_trained(model, state, str(init_checkpoint))
+        source, from_scratch = f"trained model {init_checkpoint}", False
+    else:
+        weights = resolve_imagenet_weights(backbone, model_spec.get("weights"))
+        model = build_model(
+            backbone,
+            manifest.num_classes,
+            head=head,
+            weights=weights,
+            allow_scratch=bool(model_spec.get("allow_scratch", False)),
+        )
+        source = f"ImageNet weights {weights}" if weights else "from scratch"
+        from_scratch = weights is None
+    log.info("%s-%s on %s, seed %d, %s", backbone, head, manifest.name, seed, source)
     _, train_set = _dataset(manifest, "train", train_transform(size, resize))
     val_meta, val_set = _dataset(manifest, "val", eval_transform(size))
     device = pick_device()
@@ -184,7 +192,7 @@ def train_model(
 
     model_config = {
         "backbone": backbone,
-        "head": model_spec["head"],
+        "head": head,
         "num_classes": manifest.num_classes,
         "input_size": size,
     }
@@ -192,7 +200,7 @@ def train_model(
         model,
         schedule=schedule,
         seed=seed,
-        from_scratch=weights is None,
+        from_scratch=from_scratch,
         train_loader=train_loader,
         val_loader=val_loader,
         val_ids=list(val_meta.image_ids),
@@ -288,8 +296,10 @@ def extract_cams(
 ) -> None:
     """Score maps of the ground-truth class for one variant on one split.
 
-    Writes ``image_ids`` (metadata order), ``labels`` and ``maps`` (N, h, w) float32 at the
-    network's feature resolution; the evaluator upsamples and normalises them.
+    Writes ``image_ids`` (metadata order), ``labels`` and ``maps`` (N, h, w) as the variant
+    returns them: float32 at the feature (or MNPOs layer) resolution, or float64 at the input
+    size for MNPO's fused maps; the evaluator upsamples (if needed) and normalises them.
+    Variants that need gradients (MNPOs) run their own forward pass with autograd enabled.
     """
     from tqdm import tqdm
 
@@ -306,10 +316,11 @@ def extract_cams(
     metadata, dataset = _dataset(manifest, split, eval_transform(int(dataset_spec["input_size"])))
     loader = make_loader(dataset, batch_size, shuffle=False, seed=0, workers=0)
     maps = []
-    with torch.inference_mode():
-        for images, labels, _ in tqdm(loader, desc=f"maps {split}", disable=None):
-            images, labels = images.to(device), labels.to(device)
-            maps.append(map_fn(model, model(images), images, labels).float().cpu())
+    for images, labels, _ in tqdm(loader, desc=f"maps {split}", disable=None):
+        images, labels = images.to(device), labels.to(device)
+        with torch.no_grad():
+            output = model(images)
+        maps.append(map_fn(model, output, images, labels).cpu())
     save_npz(
         out_path,
         image_ids=np.asarray(metadata.image_ids),

@@ -45,3 +45,23 @@ def test_variant_registry_binds_parameters_and_rejects_unknown() -> None:
         resolve_variant({"kind": "gradcam"})
     with pytest.raises(ValueError, match="unknown \\['c'\\]"):
         resolve_variant({"kind": "cam", "c": 1.0})
+
+
+def test_schema_enumerations_equal_the_registries() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from mnpo import grid
+    from mnpo.models import HEADS, backbone_names
+
+    schema = yaml.safe_load(
+        (Path(__file__).parent.parent / "workflow/schemas/config.schema.yaml").read_text()
+    )
+    model = schema["properties"]["models"]["additionalProperties"]["properties"]
+    method = schema["properties"]["methods"]["additionalProperties"]["properties"]
+    variant = method["variants"]["additionalProperties"]["properties"]
+    assert tuple(model["backbone"]["enum"]) == backbone_names()
+    assert tuple(model["head"]["enum"]) == HEADS == grid.HEADS
+    assert tuple(method["heads"]["items"]["enum"]) == HEADS
+    assert tuple(variant["kind"]["enum"]) == variant_kinds()

@@ -146,7 +146,8 @@ def test_he_initialisation_and_seed_determinism() -> None:
 
 
 @pytest.mark.parametrize(
-    ("backbone", "new_tensors"), [("vgg16", 4), ("resnet50", 2), ("resnet18", 2), ("efficientnet-lite0", 2)]
+    ("backbone", "new_tensors"),
+    [("vgg16", 4), ("resnet50", 2), ("resnet18", 2), ("efficientnet-lite0", 2)],
 )
 def test_parameter_groups_partition_the_parameters(backbone: str, new_tensors: int) -> None:
     model = _model(backbone)

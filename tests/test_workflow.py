@@ -124,8 +124,20 @@ def test_tiny_grid_end_to_end_tables_and_figures(tiny_run: Path) -> None:
     ]
     assert set(frame["protocol"]) == {"paper", "wsoleval"}
     assert set(frame["split"]) == {"val", "test"}
-    assert set(frame["model"]) == {"efficientnet-lite0-cam", "resnet18-cam"}
-    assert set(frame["variant"]) == {"plain", "weight-pp"}
+    assert set(frame["model"]) == {"efficientnet-lite0-cam", "resnet18-cam", "resnet18-mnpo"}
+    ran = set(zip(frame["model"], frame["method"], frame["variant"], strict=True))
+    assert ran == {
+        (model, "cam", variant)
+        for model in ("efficientnet-lite0-cam", "resnet18-cam")
+        for variant in ("plain", "weight-pp")
+    } | {
+        ("efficientnet-lite0-cam", "mnpos", "default"),
+        ("resnet18-cam", "mnpos", "default"),
+        ("resnet18-cam", "mnpos", "stride8"),
+        ("resnet18-mnpo", "mnpo", "weight-pp"),
+        ("resnet18-mnpo", "mnpos", "default"),
+        ("resnet18-mnpo", "mnpos", "stride8"),
+    }, "a layer mapping without the backbone skips the variant; methods follow heads"
     metrics = set(frame["metric"])
     assert {"max_box_acc_50", "max_box_acc_v2", "pxap", "top1_cls", "gt_known_loc"} <= metrics
     assert frame["value"].between(0, 100).all(), "percentages lie in [0, 100]"
@@ -141,9 +153,13 @@ def test_tiny_grid_end_to_end_tables_and_figures(tiny_run: Path) -> None:
             assert (results / "figures" / "tiny" / f"{figure}.{ext}").stat().st_size > 1000
     history = pd.read_csv(results / "models/tiny/efficientnet-lite0-cam/seed0/history.csv")
     assert list(history["epoch"]) == [1, 2]
-    assert (tiny_run / "logs/train_model/tiny/resnet18-cam/seed0.log").read_text().count(
-        "from scratch"
-    ) >= 1
+    logs = tiny_run / "logs" / "train_model" / "tiny"
+    assert "from scratch" in (logs / "resnet18-cam" / "seed0.log").read_text()
+    assert (
+        "trained model results/models/tiny/resnet18-cam/seed0/last.pt"
+        in (logs / "resnet18-mnpo" / "seed0.log").read_text()
+    )
+    assert set(table["variant"]) == {"plain", "weight-pp", "default"}
 
 
 @pytest.mark.slow

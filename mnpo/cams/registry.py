@@ -15,6 +15,8 @@ from typing import Any, Protocol
 from torch import Tensor
 
 from mnpo.cams.cam import class_activation_maps
+from mnpo.cams.mnpo import TARGET_WEIGHT, mnpo_maps, mnpos_maps
+from mnpo.models.registry import backbone_entry
 
 
 class MapFunction(Protocol):
@@ -30,8 +32,52 @@ def _cam(
     return class_activation_maps(output.features, model.fc.weight, classes, a=a, b=b)
 
 
-_KINDS: dict[str, Callable[..., Tensor]] = {"cam": _cam}
-_PARAMS: dict[str, frozenset[str]] = {"cam": frozenset({"a", "b"})}
+def _mnpo(
+    model: Any, output: Any, images: Tensor, classes: Tensor, *, a: float = 10.0, b: float = 5.0
+) -> Tensor:
+    """MNPO: both branches' CAMs with ``H``, resized to the input, pixel-wise max (§2)."""
+    if images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"MNPO maps need square inputs, got {tuple(images.shape[-2:])}")
+    return mnpo_maps(output, model.fc.weight, classes, images.shape[-1], a, b)
+
+
+def grad_layer(model: Any, layer: str | dict[str, str] | None) -> str:
+    """The MNPOs layer for ``model``: a stage name, a backbone -> stage mapping, or None for
+    the backbone's default (``BackboneEntry.grad_layer``).
+
+    Raises:
+        ValueError: a mapping without the model's backbone.
+    """
+    if layer is None:
+        return backbone_entry(model.backbone_name).grad_layer
+    if isinstance(layer, dict):
+        if model.backbone_name not in layer:
+            raise ValueError(f"no MNPOs layer given for backbone {model.backbone_name!r}")
+        return layer[model.backbone_name]
+    return layer
+
+
+def _mnpos(
+    model: Any,
+    output: Any,
+    images: Tensor,
+    classes: Tensor,
+    *,
+    a: float = 10.0,
+    b: float = 5.0,
+    layer: str | dict[str, str] | None = None,
+    target: float = TARGET_WEIGHT,
+) -> Tensor:
+    """MNPOs: gradient post-processing at a shallow layer (§3); own forward pass."""
+    return mnpos_maps(model, images, classes, grad_layer(model, layer), a=a, b=b, target=target)
+
+
+_KINDS: dict[str, Callable[..., Tensor]] = {"cam": _cam, "mnpo": _mnpo, "mnpos": _mnpos}
+_PARAMS: dict[str, frozenset[str]] = {
+    "cam": frozenset({"a", "b"}),
+    "mnpo": frozenset({"a", "b"}),
+    "mnpos": frozenset({"a", "b", "layer", "target"}),
+}
 
 
 def variant_kinds() -> tuple[str, ...]:

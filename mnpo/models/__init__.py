@@ -1,15 +1,17 @@
 """Backbones with named stages, strict ImageNet weight loading and the CAM network."""
 
-from mnpo.models.network import ModelOutput, WSOLNet, build_model
+from mnpo.models.network import HEADS, ModelOutput, WSOLNet, build_model, init_from_trained
 from mnpo.models.registry import backbone_names
 from mnpo.models.weights import WeightsError, load_imagenet_weights, resolve_imagenet_weights
 
 __all__ = [
+    "HEADS",
     "ModelOutput",
     "WSOLNet",
     "WeightsError",
     "backbone_names",
     "build_model",
+    "init_from_trained",
     "load_imagenet_weights",
     "resolve_imagenet_weights",
 ]

@@ -27,26 +27,47 @@ class BackboneEntry:
     Attributes:
         build: returns a freshly built (randomly initialised) backbone.
         weight_files: accepted file names of the ImageNet weights, preferred first.
+        branch_taps: the MNPO branch's (shallow, middle, deep) stages: the shallow one at twice
+            the final resolution, the other two at the final resolution (METHOD.md §10.5).
+        grad_layer: MNPOs' default gradient layer (VGG16: conv5_2, between the middle and deep
+            taps, as the reference).
         bundled_weights: returns the weights file installed with a Python package, if any.
     """
 
     build: Callable[[], Backbone]
     weight_files: tuple[str, ...]
+    branch_taps: tuple[str, str, str]
+    grad_layer: str
     bundled_weights: Callable[[], Path] | None = None
 
 
+_RESNET_TAPS = ("layer2", "layer3", "layer4")
+
 REGISTRY: dict[str, BackboneEntry] = {
-    "vgg16": BackboneEntry(backbones.vgg16, ("vgg16-397923af.pth",)),
-    "resnet50": BackboneEntry(
-        backbones.resnet50, ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth")
+    "vgg16": BackboneEntry(
+        backbones.vgg16, ("vgg16-397923af.pth",), ("conv4_2", "conv5_1", "conv5_3"), "conv5_2"
     ),
-    "resnet18": BackboneEntry(backbones.resnet18, ("resnet18-f37072fd.pth",)),
+    "resnet50": BackboneEntry(
+        backbones.resnet50,
+        ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
+        _RESNET_TAPS,
+        "layer3",
+    ),
+    "resnet18": BackboneEntry(
+        backbones.resnet18, ("resnet18-f37072fd.pth",), _RESNET_TAPS, "layer3"
+    ),
     "efficientnet-lite0": BackboneEntry(
         backbones.efficientnet_lite0,
         ("efficientnet-lite0-57934424.pth",),
+        ("stage3", "stage4", "stage7"),
+        "stage5",
         _efficientnet_lite0_wheel_file,
     ),
 }
+"""Branch taps: VGG16 as the reference; ResNets layer2 (stride 8), layer3 and layer4 (stride 16,
+layer4 at stride 1); EfficientNet-Lite0 stage3 (stride 8, 40 channels), stage4 (the first stage
+at stride 16, 80) and stage7 (the map before its 1x1 ``head`` conv, 320), as conv5_1 is the first
+conv at the final resolution and conv5_3 the map before VGG's conv6."""
 
 
 def backbone_names() -> tuple[str, ...]:

@@ -1,11 +1,11 @@
 """The paper-layout tables: Markdown, CSV and LaTeX from the long metrics table.
 
 A table spec (config ``tables.<name>``) picks a split, the methods/variants to show (all when
-omitted) and the metrics per protocol. Rows are (dataset, backbone, method, variant, protocol);
-each cell is the mean +- sample standard deviation over seeds (the mean alone for one seed), and
-the ``seeds`` column gives their number. Values are in percent (accuracies, or errors for the
-``paper`` protocol's ``*_error`` metrics). The CSV keeps full-precision ``<metric>_mean`` /
-``<metric>_std`` columns; Markdown and LaTeX round to one decimal.
+omitted) and the metrics per protocol. Rows are (dataset, backbone, head, method, variant,
+protocol); each cell is the mean +- sample standard deviation over seeds (the mean alone for
+one seed), and the ``seeds`` column gives their number. Values are in percent (accuracies, or
+errors for the ``paper`` protocol's ``*_error`` metrics). The CSV keeps full-precision
+``<metric>_mean`` / ``<metric>_std`` columns; Markdown and LaTeX round to one decimal.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 
 from mnpo.io import write_text
 
-ROW_KEYS = ["dataset", "backbone", "method", "variant", "protocol"]
+ROW_KEYS = ["dataset", "backbone", "head", "method", "variant", "protocol"]
 
 
 def summarise(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from mnpo import grid
 
 
 validate(config, schema="../schemas/config.schema.yaml")
+grid.check_models(config)
 
 
 wildcard_constraints:
@@ -43,6 +44,14 @@ def variant_spec(wildcards):
 
 def manifest(wildcards):
     return f"{grid.RESULTS}/data/{wildcards.dataset}/dataset.json"
+
+
+def init_checkpoint(wildcards):
+    source = config["models"][wildcards.model].get("init_from")
+    if source is None:
+        return {}
+    run = grid.TrainRun(wildcards.dataset, source, int(wildcards.seed))
+    return {"init": f"{run.model_dir}/{config['evaluation']['checkpoint']}.pt"}
 
 
 def selected_checkpoint(wildcards):

@@ -1,8 +1,10 @@
 # ---------------------------------------------------------------------------------------------
 # train_model: one (dataset, model, seed) cell; best-on-val and last checkpoints, per-epoch
-# history. Resumable: a killed job restarts from resume.pt in the same folder.
+# history. Resumable: a killed job restarts from resume.pt in the same folder. A model with
+# `init_from` starts from that trained model (same dataset and seed): a dependency.
 rule train_model:
     input:
+        unpack(init_checkpoint),
         manifest=manifest,
     output:
         best="results/models/{dataset}/{model}/seed{seed}/best.pt",

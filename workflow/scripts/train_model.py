@@ -16,6 +16,7 @@ def main() -> None:
         int(snakemake.wildcards.seed),
         dict(snakemake.output.items()),
         threads=snakemake.threads,
+        init_checkpoint=snakemake.input.get("init"),
     )
 
 
