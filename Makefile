@@ -25,8 +25,8 @@ test: $(STAMP)
 
 ## Lint: ruff and Snakemake's own formatter check.
 check: $(STAMP)
-	$(BIN)/ruff check mnpo tests workflow/scripts
-	$(BIN)/ruff format --check mnpo tests workflow/scripts
+	$(BIN)/ruff check mnpo tests workflow/scripts benchmarks
+	$(BIN)/ruff format --check mnpo tests workflow/scripts benchmarks
 
 dry-run: $(STAMP)
 	$(BIN)/snakemake --workflow-profile profiles/local -n
