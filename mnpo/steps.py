@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from mnpo.data.manifest import DatasetManifest, read_manifest, write_manifest
 from mnpo.data.metadata import Metadata
@@ -48,6 +47,8 @@ def setup_logging(path: str | os.PathLike | None = None, level: int = logging.IN
 
 def set_threads(threads: int) -> None:
     """Use ``threads`` CPU threads for torch (what Snakemake granted the job)."""
+    import torch
+
     torch.set_num_threads(max(1, int(threads)))
 
 
@@ -103,8 +104,11 @@ def _dataset(manifest: DatasetManifest, split: str, transform: Any) -> tuple[Met
     return metadata, WSOLDataset(metadata, Path(manifest.image_root), transform)
 
 
-def load_trained_model(checkpoint: str | os.PathLike, device: torch.device) -> Any:
-    """Rebuild the network of a checkpoint (no ImageNet file needed) and load it strictly."""
+def load_trained_model(checkpoint: str | os.PathLike, device: Any) -> Any:
+    """Rebuild the network of a checkpoint (no ImageNet file needed) and load it strictly.
+
+    ``device``: the ``torch.device`` to put it on.
+    """
     from mnpo.models import WSOLNet
     from mnpo.train.checkpoint import load_checkpoint
 
@@ -233,7 +237,6 @@ def gt_known_accuracy(
 
 
 # ----------------------------------------------------------------------------- compute_logits
-@torch.inference_mode()
 def compute_logits(
     manifest_path: str | os.PathLike,
     checkpoint: str | os.PathLike,
@@ -249,6 +252,8 @@ def compute_logits(
     protocol) and ``logits_tencrop`` (mean over TenCrop views of a ``resize_size`` resize, the
     paper protocol), all in metadata order.
     """
+    import torch
+
     from mnpo.data.datasets import make_loader
     from mnpo.data.transforms import eval_transform, tencrop_transform
     from mnpo.train.loop import pick_device
@@ -266,14 +271,15 @@ def compute_logits(
         metadata, dataset = _dataset(manifest, split, transform)
         loader = make_loader(dataset, batch_size, shuffle=False, seed=0, workers=0)
         chunks = []
-        for images, _, _ in loader:
-            images = images.to(device)
-            if images.ndim == 5:
-                views = images.shape[1]
-                flat = images.flatten(0, 1)
-                chunks.append(model(flat).logits.float().unflatten(0, (-1, views)).mean(1).cpu())
-            else:
-                chunks.append(model(images).logits.float().cpu())
+        with torch.inference_mode():
+            for images, _, _ in loader:
+                images = images.to(device)
+                if images.ndim == 5:
+                    views = images.shape[1]
+                    logits = model(images.flatten(0, 1)).logits.float()
+                    chunks.append(logits.unflatten(0, (-1, views)).mean(1).cpu())
+                else:
+                    chunks.append(model(images).logits.float().cpu())
         results[key] = torch.cat(chunks).numpy()
     save_npz(
         out_path,
@@ -301,6 +307,7 @@ def extract_cams(
     size for MNPO's fused maps; the evaluator upsamples (if needed) and normalises them.
     Variants that need gradients (MNPOs) run their own forward pass with autograd enabled.
     """
+    import torch
     from tqdm import tqdm
 
     from mnpo.cams.registry import resolve_variant

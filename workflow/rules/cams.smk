@@ -10,7 +10,7 @@ rule compute_logits:
     params:
         dataset=dataset_spec,
         batch_size=config["evaluation"]["batch_size"],
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=4000,
@@ -33,7 +33,7 @@ rule extract_cams:
         dataset=dataset_spec,
         variant=variant_spec,
         batch_size=config["evaluation"]["batch_size"],
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=4000,
