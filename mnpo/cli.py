@@ -92,9 +92,8 @@ def _logits(args: argparse.Namespace) -> None:
     steps.compute_logits(
         _manifest(args),
         args.checkpoint,
-        args.split,
+        {args.split: args.out},
         _pick(config, "datasets", args.dataset),
-        args.out,
         batch_size=config["evaluation"]["batch_size"],
         threads=args.threads,
     )
@@ -110,10 +109,8 @@ def _cams(args: argparse.Namespace) -> None:
     steps.extract_cams(
         _manifest(args),
         args.checkpoint,
-        args.split,
         _pick(config, "datasets", args.dataset),
-        method["variants"][args.variant],
-        args.out,
+        [(args.split, method["variants"][args.variant], args.out)],
         batch_size=config["evaluation"]["batch_size"],
         threads=args.threads,
     )

@@ -7,7 +7,7 @@ Layout (one arrow = one rule, see docs/architecture.md)::
 
     results/data/{dataset}/metadata/{split}/*.txt          prepare_dataset
     results/models/{dataset}/{model}/seed{seed}/{best,last}.pt, history.csv   train_model
-    results/cams/{dataset}/{model}/seed{seed}/{method}/{variant}/{split}.npz    extract_cams
+    results/cams/{dataset}/{model}/seed{seed}/{method}/{variant}/{split}.npz    extract_cams_<model>
     results/metrics/{dataset}/{model}/seed{seed}/{method}/{variant}/{split}.{protocol}.json
     results/tables/metrics.csv, results/tables/{table}.{md,csv,tex}
     results/figures/{dataset}/{figure}.{png,pdf}
@@ -150,6 +150,16 @@ def cam_jobs(config: Mapping[str, Any]) -> list[CamJob]:
         for run in train_runs(config)
         for method, variant in variants_for(config, run.model)
         for split in splits
+    ]
+
+
+def model_maps(config: Mapping[str, Any], model: str) -> list[tuple[str, str, str, str]]:
+    """The score maps one trained ``model`` yields, as (split, method, variant, path pattern);
+    the pattern keeps ``{dataset}`` and ``{seed}`` as wildcards (one map job per model)."""
+    return [
+        (split, method, variant, cams_path("{dataset}", model, "{seed}", method, variant, split))
+        for method, variant in variants_for(config, model)
+        for split in config["evaluation"]["splits"]
     ]
 
 

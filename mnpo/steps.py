@@ -240,17 +240,17 @@ def gt_known_accuracy(
 def compute_logits(
     manifest_path: str | os.PathLike,
     checkpoint: str | os.PathLike,
-    split: str,
+    outputs: Mapping[str, str | os.PathLike],
     dataset_spec: Mapping[str, Any],
-    out_path: str | os.PathLike,
     batch_size: int = 32,
     threads: int = 1,
 ) -> None:
-    """Classification logits of one split, once per trained model (shared by all variants).
+    """Classification logits of one trained model, per split (shared by all variants).
 
-    Writes ``image_ids``, ``labels``, ``logits`` (single ``input_size`` resize, the wsoleval
-    protocol) and ``logits_tencrop`` (mean over TenCrop views of a ``resize_size`` resize, the
-    paper protocol), all in metadata order.
+    ``outputs``: split -> npz path. Each file holds ``image_ids``, ``labels``, ``logits``
+    (single ``input_size`` resize, the wsoleval protocol) and ``logits_tencrop`` (mean over
+    TenCrop views of a ``resize_size`` resize, the paper protocol), all in metadata order.
+    The model is loaded once for every split.
     """
     import torch
 
@@ -263,49 +263,49 @@ def compute_logits(
     manifest = read_manifest(manifest_path)
     model = load_trained_model(checkpoint, device)
     size, resize = int(dataset_spec["input_size"]), int(dataset_spec["resize_size"])
-    results: dict[str, np.ndarray] = {}
-    for key, transform in (
-        ("logits", eval_transform(size)),
-        ("logits_tencrop", tencrop_transform(size, resize)),
-    ):
-        metadata, dataset = _dataset(manifest, split, transform)
-        loader = make_loader(dataset, batch_size, shuffle=False, seed=0, workers=0)
-        chunks = []
-        with torch.inference_mode():
-            for images, _, _ in loader:
-                images = images.to(device)
-                if images.ndim == 5:
-                    views = images.shape[1]
-                    logits = model(images.flatten(0, 1)).logits.float()
-                    chunks.append(logits.unflatten(0, (-1, views)).mean(1).cpu())
-                else:
-                    chunks.append(model(images).logits.float().cpu())
-        results[key] = torch.cat(chunks).numpy()
-    save_npz(
-        out_path,
-        image_ids=np.asarray(metadata.image_ids),
-        labels=np.asarray(metadata.labels(), dtype=np.int64),
-        **results,
-    )
+    for split, out_path in outputs.items():
+        results: dict[str, np.ndarray] = {}
+        for key, transform in (
+            ("logits", eval_transform(size)),
+            ("logits_tencrop", tencrop_transform(size, resize)),
+        ):
+            metadata, dataset = _dataset(manifest, split, transform)
+            loader = make_loader(dataset, batch_size, shuffle=False, seed=0, workers=0)
+            chunks = []
+            with torch.inference_mode():
+                for images, _, _ in loader:
+                    images = images.to(device)
+                    if images.ndim == 5:
+                        views = images.shape[1]
+                        logits = model(images.flatten(0, 1)).logits.float()
+                        chunks.append(logits.unflatten(0, (-1, views)).mean(1).cpu())
+                    else:
+                        chunks.append(model(images).logits.float().cpu())
+            results[key] = torch.cat(chunks).numpy()
+        save_npz(
+            out_path,
+            image_ids=np.asarray(metadata.image_ids),
+            labels=np.asarray(metadata.labels(), dtype=np.int64),
+            **results,
+        )
 
 
 # ----------------------------------------------------------------------------- extract_cams
 def extract_cams(
     manifest_path: str | os.PathLike,
     checkpoint: str | os.PathLike,
-    split: str,
     dataset_spec: Mapping[str, Any],
-    variant: Mapping[str, Any],
-    out_path: str | os.PathLike,
+    jobs: Sequence[tuple[str, Mapping[str, Any], str | os.PathLike]],
     batch_size: int = 32,
     threads: int = 1,
 ) -> None:
-    """Score maps of the ground-truth class for one variant on one split.
+    """Score maps of the ground-truth class, for several (split, variant spec, npz path) jobs.
 
-    Writes ``image_ids`` (metadata order), ``labels`` and ``maps`` (N, h, w) as the variant
-    returns them: float32 at the feature (or MNPOs layer) resolution, or float64 at the input
-    size for MNPO's fused maps; the evaluator upsamples (if needed) and normalises them.
-    Variants that need gradients (MNPOs) run their own forward pass with autograd enabled.
+    The model is loaded once, and per split and batch one forward pass is shared by all
+    variants. Each npz holds ``image_ids`` (metadata order), ``labels`` and ``maps`` (N, h, w)
+    as the variant returns them: float32 at the feature (or MNPOs layer) resolution, or float64
+    at the input size for MNPO's fused maps; the evaluator upsamples (if needed) and normalises
+    them. Variants that need gradients (MNPOs) run their own forward pass with autograd on.
     """
     import torch
     from tqdm import tqdm
@@ -319,21 +319,25 @@ def extract_cams(
     device = pick_device()
     manifest = read_manifest(manifest_path)
     model = load_trained_model(checkpoint, device)
-    map_fn = resolve_variant(dict(variant))
-    metadata, dataset = _dataset(manifest, split, eval_transform(int(dataset_spec["input_size"])))
-    loader = make_loader(dataset, batch_size, shuffle=False, seed=0, workers=0)
-    maps = []
-    for images, labels, _ in tqdm(loader, desc=f"maps {split}", disable=None):
-        images, labels = images.to(device), labels.to(device)
-        with torch.no_grad():
-            output = model(images)
-        maps.append(map_fn(model, output, images, labels).cpu())
-    save_npz(
-        out_path,
-        image_ids=np.asarray(metadata.image_ids),
-        labels=np.asarray(metadata.labels(), dtype=np.int64),
-        maps=torch.cat(maps).numpy(),
-    )
+    transform = eval_transform(int(dataset_spec["input_size"]))
+    for split in dict.fromkeys(split for split, _, _ in jobs):
+        chosen = [(resolve_variant(dict(spec)), path) for s, spec, path in jobs if s == split]
+        metadata, dataset = _dataset(manifest, split, transform)
+        loader = make_loader(dataset, batch_size, shuffle=False, seed=0, workers=0)
+        maps: list[list[Any]] = [[] for _ in chosen]
+        for images, labels, _ in tqdm(loader, desc=f"maps {split}", disable=None):
+            images, labels = images.to(device), labels.to(device)
+            with torch.no_grad():
+                output = model(images)
+            for store, (map_fn, _) in zip(maps, chosen, strict=True):
+                store.append(map_fn(model, output, images, labels).cpu())
+        for store, (_, path) in zip(maps, chosen, strict=True):
+            save_npz(
+                path,
+                image_ids=np.asarray(metadata.image_ids),
+                labels=np.asarray(metadata.labels(), dtype=np.int64),
+                maps=torch.cat(store).numpy(),
+            )
 
 
 # ----------------------------------------------------------------------------- evaluate

@@ -50,13 +50,16 @@ def init_checkpoint(wildcards):
     source = config["models"][wildcards.model].get("init_from")
     if source is None:
         return {}
-    run = grid.TrainRun(wildcards.dataset, source, int(wildcards.seed))
-    return {"init": f"{run.model_dir}/{config['evaluation']['checkpoint']}.pt"}
+    return {"init": checkpoint_of(wildcards.dataset, source, wildcards.seed)}
+
+
+def checkpoint_of(dataset, model, seed):
+    run = grid.TrainRun(dataset, model, int(seed))
+    return f"{run.model_dir}/{config['evaluation']['checkpoint']}.pt"
 
 
 def selected_checkpoint(wildcards):
-    run = grid.TrainRun(wildcards.dataset, wildcards.model, int(wildcards.seed))
-    return f"{run.model_dir}/{config['evaluation']['checkpoint']}.pt"
+    return checkpoint_of(wildcards.dataset, wildcards.model, wildcards.seed)
 
 
 def run_keys(wildcards):

@@ -12,9 +12,8 @@ def main() -> None:
     steps.compute_logits(
         snakemake.input.manifest,
         snakemake.input.checkpoint,
-        snakemake.wildcards.split,
+        dict(zip(snakemake.params.splits, snakemake.output, strict=True)),
         snakemake.params.dataset,
-        snakemake.output.logits,
         batch_size=snakemake.params.batch_size,
         threads=snakemake.threads,
     )

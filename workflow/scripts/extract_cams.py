@@ -9,13 +9,15 @@ from mnpo import steps
 
 def main() -> None:
     steps.setup_logging(snakemake.log[0])
+    jobs = [
+        (split, spec, path)
+        for (split, _, _, spec), path in zip(snakemake.params.jobs, snakemake.output, strict=True)
+    ]
     steps.extract_cams(
         snakemake.input.manifest,
         snakemake.input.checkpoint,
-        snakemake.wildcards.split,
         snakemake.params.dataset,
-        snakemake.params.variant,
-        snakemake.output.cams,
+        jobs,
         batch_size=snakemake.params.batch_size,
         threads=snakemake.threads,
     )
