@@ -220,7 +220,10 @@ def train_model(
 def gt_known_accuracy(
     metadata: Metadata, ids: Sequence[str], maps: np.ndarray, *, size: int
 ) -> float:
-    """GT-known MaxBoxAcc (%) at IoU 50, largest contour, thresholds at 0.01 (the val meter)."""
+    """GT-known MaxBoxAcc (%) at IoU 50, largest contour, thresholds at 0.01 (the val meter).
+
+    In-process (``workers=1``): it runs inside the training process, which must not fork.
+    """
     from mnpo.metrics.evaluator import evaluate_scoremaps
 
     result = evaluate_scoremaps(
@@ -232,6 +235,7 @@ def gt_known_accuracy(
         multi_contour=False,
         size=size,
         raw=True,
+        workers=1,
     )
     return float(result["max_box_acc"]["50"])
 
@@ -363,7 +367,8 @@ def evaluate(
     """Evaluate one split's score maps under one protocol; writes a flat JSON with ``keys``.
 
     ``paper`` classifies with the ten-crop logits, ``wsoleval`` with the single-resize logits;
-    PxAP is computed under ``wsoleval`` when the split has masks.
+    PxAP is computed under ``wsoleval`` when the split has masks. One process: Snakemake
+    already runs evaluation jobs side by side.
     """
     from mnpo.metrics.evaluator import evaluate_scoremaps
 
@@ -384,6 +389,7 @@ def evaluate(
         mask_root=Path(manifest.mask_root) if use_masks else None,
         size=int(settings["size"]),
         raw=True,
+        workers=1,
     )
     result.update(keys)
     write_json(out_path, result)

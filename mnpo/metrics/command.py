@@ -4,13 +4,15 @@ mnpo evaluate --metadata DIR --scoremaps DIR --out FILE.json
               [--protocol wsoleval|paper] [--cam-curve-interval 0.01]
               [--iou-thresholds 30 50 70] [--multi-contour|--largest-contour]
               [--resize 224] [--logits FILE.npy] [--masks DIR] [--raw] [--num-classes K]
+              [--workers 2]
+
+Worker processes load their own ``.npy`` files; the result does not depend on ``--workers``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,14 @@ from mnpo.io import write_json
 from mnpo.metrics.evaluator import ScoreMapError, evaluate_scoremaps
 
 log = logging.getLogger(__name__)
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,17 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--masks", type=Path, help="mask PNG root, for PxAP")
     parser.add_argument("--raw", action="store_true", help="maps are raw CAMs of any size")
     parser.add_argument("--num-classes", type=int, help="check labels lie in 0..K-1")
-
-
-def _maps(folder: Path, image_ids: tuple[str, ...]) -> Iterator[tuple[str, np.ndarray]]:
-    for image_id in image_ids:
-        path = folder / f"{image_id}.npy"
-        if not path.is_file():
-            raise ScoreMapError(f"{path}: no score map for image id {image_id!r}")
-        try:
-            yield image_id, np.load(path, allow_pickle=False)
-        except ValueError as err:
-            raise ScoreMapError(f"{path}: not a .npy array ({err})") from err
+    parser.add_argument(
+        "--workers", type=_positive, default=2, help="worker processes (1: in-process)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         logits = np.load(args.logits) if args.logits else None
         result = evaluate_scoremaps(
             metadata,
-            _maps(args.scoremaps, metadata.image_ids),
+            ((i, args.scoremaps / f"{i}.npy") for i in metadata.image_ids),
             protocol=args.protocol,
             cam_curve_interval=args.cam_curve_interval,
             iou_thresholds=args.iou_thresholds,
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             mask_root=args.masks,
             size=args.resize,
             raw=args.raw,
+            workers=args.workers,
         )
     except (MetadataError, ScoreMapError, OSError, ValueError) as err:
         log.error("%s", err)
