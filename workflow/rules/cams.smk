@@ -14,7 +14,7 @@ rule compute_logits:
         dataset=dataset_spec,
         splits=config["evaluation"]["splits"],
         batch_size=config["evaluation"]["batch_size"],
-    threads: 1
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
