@@ -52,7 +52,10 @@ def test_vgg16_branch_shapes_and_parameter_count_match_the_reference() -> None:
 
 def test_branch_logits_share_the_fc_and_the_loss_sums_both_branches() -> None:
     model = _model("resnet18", 5)
-    out = model(torch.randn(2, 3, 64, 64))
+    images = torch.randn(2, 3, 64, 64)
+    out = model(images)
+    main_only = model(images, branch=False)
+    assert torch.equal(main_only.logits, out.logits) and main_only.branch_logits is None
     pooled = out.branch_features.mean(dim=(2, 3))
     torch.testing.assert_close(out.branch_logits, pooled @ model.fc.weight.T + model.fc.bias)
     labels = torch.tensor([1, 4])

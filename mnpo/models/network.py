@@ -123,7 +123,11 @@ class WSOLNet(nn.Module):
         return x, tapped
 
     def forward(
-        self, images: Tensor, taps: Sequence[str] = (), detach_at: str | None = None
+        self,
+        images: Tensor,
+        taps: Sequence[str] = (),
+        detach_at: str | None = None,
+        branch: bool = True,
     ) -> ModelOutput:
         """Logits, features, the branch's outputs and the requested stage outputs for ``images``.
 
@@ -132,6 +136,7 @@ class WSOLNet(nn.Module):
             taps: names of stages whose outputs to return (see ``stage_names``).
             detach_at: a stage whose output starts a fresh autograd graph (detached, requiring
                 grad): gradients with respect to it then never reach earlier stages (MNPOs).
+            branch: False skips the MNPO branch (classification needs z1 only).
 
         Returns:
             ``ModelOutput`` with logits (B, K), features (B, C, h, w), ``taps`` and, for the
@@ -149,9 +154,11 @@ class WSOLNet(nn.Module):
                 f"unknown taps {unknown} for {self.backbone_name}; "
                 f"valid: {', '.join(self.stage_names)}"
             )
-        x, tapped = self._stages(images, set(taps) | set(self.branch_taps), detach_at)
+        with_branch = branch and self.branch is not None
+        wanted = set(taps) | (set(self.branch_taps) if with_branch else set())
+        x, tapped = self._stages(images, wanted, detach_at)
         output = ModelOutput(self.fc(x.mean(dim=(2, 3))), x)
-        if self.branch is not None:
+        if with_branch:
             branch = self.branch(*(tapped[name] for name in self.branch_taps))
             output.branch_features = branch
             output.branch_logits = self.fc(branch.mean(dim=(2, 3)))
