@@ -23,7 +23,7 @@ reproduce: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## Lint: ruff and Snakemake's own formatter check.
+## Lint: ruff check and ruff format --check.
 check: $(STAMP)
 	$(BIN)/ruff check mnpo tests workflow/scripts benchmarks
 	$(BIN)/ruff format --check mnpo tests workflow/scripts benchmarks
