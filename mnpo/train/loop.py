@@ -89,14 +89,6 @@ LocalizationMeter = Callable[[list[str], np.ndarray], float]
 """``(image ids, maps (N, h, w)) -> GT-known MaxBoxAcc (%)`` on the validation split."""
 
 
-def model_loss(model: nn.Module, output: Any, labels: Tensor) -> Tensor:
-    """The model's own training loss when it defines one, else ``CE(logits, labels)``."""
-    loss_fn = getattr(model, "loss", None)
-    if callable(loss_fn):
-        return loss_fn(output, labels)
-    return F.cross_entropy(output.logits, labels)
-
-
 def _batches(
     loader: Any, device: torch.device, desc: str
 ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
@@ -111,13 +103,14 @@ def _batches(
 def train_one_epoch(
     model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer, device: torch.device, desc: str
 ) -> tuple[float, float]:
-    """One pass over ``loader``; returns (mean loss, top-1 accuracy %)."""
+    """One pass over ``loader`` with the model's own loss (``WSOLNet.loss``); returns
+    (mean loss, top-1 accuracy %)."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for images, labels, _ in _batches(loader, device, desc):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             output = model(images)
-            loss = model_loss(model, output, labels)
+            loss = model.loss(output, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -131,7 +124,8 @@ def train_one_epoch(
 def validate(
     model: nn.Module, loader: Any, image_ids: list[str], device: torch.device, desc: str
 ) -> tuple[float, float, list[str], np.ndarray]:
-    """Loss, top-1 % and plain-CAM maps of the GT class on ``loader``.
+    """Loss CE(z1), top-1 % and plain-CAM maps of the GT class on ``loader`` (main branch
+    only: an MNPO branch is not run).
 
     Returns:
         (mean loss, top-1 %, ids in map order, maps (N, h, w) float32).
@@ -141,7 +135,7 @@ def validate(
     ids: list[str] = []
     maps: list[np.ndarray] = []
     for images, labels, index in _batches(loader, device, desc):
-        output = model(images)
+        output = model(images, branch=False)
         total_loss += float(F.cross_entropy(output.logits.float(), labels, reduction="sum"))
         correct += int((output.logits.argmax(1) == labels).sum())
         seen += labels.numel()
