@@ -56,8 +56,17 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
-def _rect_boxes(contours: Sequence[np.ndarray], width: int, height: int) -> np.ndarray:
-    """Boxes (k, 4) ``(x, y, min(x + w, W - 1), min(y + h, H - 1))`` of contours' boundingRect."""
+RETRIEVAL = {"largest": cv2.RETR_EXTERNAL, "all": cv2.RETR_LIST}
+"""OpenCV retrieval per mode: both give the boxes ``RETR_TREE`` gives for that mode."""
+
+
+def _rect_boxes(
+    contours: Sequence[np.ndarray], mode: ContourMode, width: int, height: int
+) -> np.ndarray:
+    """Boxes (k, 4) ``(x, y, min(x + w, W - 1), min(y + h, H - 1))`` of the contours'
+    boundingRect: all of them, or the first of largest ``contourArea`` (mode "largest")."""
+    if mode == "largest":
+        contours = [max(contours, key=cv2.contourArea)]
     rects = np.array([cv2.boundingRect(c) for c in contours], dtype=np.int64).reshape(-1, 4)
     x, y, w, h = rects.T
     return np.stack([x, y, np.minimum(x + w, width - 1), np.minimum(y + h, height - 1)], 1)
@@ -69,13 +78,10 @@ def mask_boxes(mask: np.ndarray, mode: ContourMode) -> np.ndarray:
     ``RETR_EXTERNAL`` (largest) and ``RETR_LIST`` (all) give the same boxes as ``RETR_TREE``.
     """
     height, width = mask.shape
-    retrieval = cv2.RETR_EXTERNAL if mode == "largest" else cv2.RETR_LIST
-    contours = cv2.findContours(mask, retrieval, cv2.CHAIN_APPROX_SIMPLE)[-2]
+    contours = cv2.findContours(mask, RETRIEVAL[mode], cv2.CHAIN_APPROX_SIMPLE)[-2]
     if len(contours) == 0:
         return np.zeros((1, 4), dtype=np.int64)
-    if mode == "largest":
-        contours = [max(contours, key=cv2.contourArea)]
-    return _rect_boxes(contours, width, height)
+    return _rect_boxes(contours, mode, width, height)
 
 
 def threshold_levels(q: np.ndarray, taus: np.ndarray) -> np.ndarray:
@@ -131,15 +137,12 @@ def _contour_boxes(
     height, width = q.shape
     x0, y0, x1, y1 = (int(v) for v in roi)
     mask = (q[y0 : y1 + 1, x0 : x1 + 1] > level).view(np.uint8)
-    retrieval = cv2.RETR_EXTERNAL if mode == "largest" else cv2.RETR_LIST
-    contours = cv2.findContours(mask, retrieval, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0))[-2]
+    contours = cv2.findContours(mask, RETRIEVAL[mode], cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0))[-2]
     if len(contours) > MAX_CONTOURS:
         return None
     if len(contours) == 1:
         return np.array([[x0, y0, min(x1 + 1, width - 1), min(y1 + 1, height - 1)]])
-    if mode == "largest":
-        contours = [max(contours, key=cv2.contourArea)]
-    return _rect_boxes(contours, width, height)
+    return _rect_boxes(contours, mode, width, height)
 
 
 def _contour_best(

@@ -219,6 +219,27 @@ def _enter_8(parent: np.ndarray, stats: np.ndarray, p: int, x: int, y: int, wp: 
 
 
 @numba.njit(cache=True, inline="always")
+def _forest(height: int, width: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """An empty union-find over the pixels of an (H, W) map padded by a one-pixel frame.
+
+    Returns (wp, parent, stats): the padded row stride ``wp = W + 2``; ``parent``
+    ((H + 2) * wp,) int32, -1 for nodes not yet entered; ``stats`` ((H + 2) * wp, 7) int32.
+    Pixel (x, y) is node ``(y + 1) * wp + x + 1``, so the frame nodes stay out and the
+    neighbours of a pixel need no bounds checks.
+    """
+    wp = width + 2
+    nodes = (height + 2) * wp
+    return wp, np.full(nodes, -1, dtype=np.int32), np.empty((nodes, 7), dtype=np.int32)
+
+
+@numba.njit(cache=True, inline="always")
+def _pixel(packed: int, wp: int) -> tuple[int, int, int]:
+    """(x, y, node) of a pixel packed as ``y << 16 | x`` by ``_value_order``."""
+    y, x = packed >> 16, packed & 0xFFFF
+    return x, y, (y + 1) * wp + x + 1
+
+
+@numba.njit(cache=True, inline="always")
 def _stop(starts: np.ndarray, level: int) -> int:
     """Index in a value order of the first pixel above ``level`` (``starts`` as _value_order)."""
     return starts[min(max(level + 1, 0), 256)]
@@ -235,12 +256,9 @@ def _outer_best(
     IoU is cached until its box changes. -1 when the mask is empty.
     """
     height, width = q.shape
-    wp = width + 2
-    nodes = (height + 2) * wp
-    parent = np.full(nodes, -1, dtype=np.int32)
-    stats = np.empty((nodes, 7), dtype=np.int32)
-    dirty = np.zeros(nodes, dtype=np.bool_)
-    cached = np.empty(nodes, dtype=np.float64)
+    wp, parent, stats = _forest(height, width)
+    dirty = np.zeros(parent.size, dtype=np.bool_)
+    cached = np.empty(parent.size, dtype=np.float64)
     roots = np.empty(q.size, dtype=np.int32)
     n_roots = 0
     out = np.full(levels.size, -1.0)
@@ -248,9 +266,8 @@ def _outer_best(
     for k in range(levels.size - 1, -1, -1):
         stop = _stop(starts, levels[k])
         while cursor >= stop:
-            y, x = order[cursor] >> 16, order[cursor] & 0xFFFF
+            x, y, p = _pixel(order[cursor], wp)
             cursor -= 1
-            p = (y + 1) * wp + x + 1
             root = _enter_8(parent, stats, p, x, y, wp)
             dirty[root] = True
             if root == p:
@@ -285,12 +302,9 @@ def _hole_best(q: np.ndarray, filled: np.ndarray, levels: np.ndarray, gt: np.nda
     """
     height, width = q.shape
     order, starts = _value_order(q, q < filled)
-    wp = width + 2
-    nodes = (height + 2) * wp
-    parent = np.full(nodes, -1, dtype=np.int32)
-    stats = np.empty((nodes, 7), dtype=np.int32)
-    dirty = np.zeros(nodes, dtype=np.bool_)
-    cached = np.empty(nodes, dtype=np.float64)
+    wp, parent, stats = _forest(height, width)
+    dirty = np.zeros(parent.size, dtype=np.bool_)
+    cached = np.empty(parent.size, dtype=np.float64)
     roots = np.empty(order.size, dtype=np.int32)
     n_roots = 0
     out = np.full(levels.size, -1.0)
@@ -298,9 +312,8 @@ def _hole_best(q: np.ndarray, filled: np.ndarray, levels: np.ndarray, gt: np.nda
     for k in range(levels.size):
         stop = _stop(starts, levels[k])
         while cursor < stop:
-            y, x = order[cursor] >> 16, order[cursor] & 0xFFFF
+            x, y, p = _pixel(order[cursor], wp)
             cursor += 1
-            p = (y + 1) * wp + x + 1
             root = -1
             for nb in (p - wp, p - 1, p + 1, p + wp):
                 if parent[nb] >= 0:
@@ -375,10 +388,7 @@ def largest_best(filled: np.ndarray, levels: np.ndarray, gt: np.ndarray) -> np.n
     """
     height, width = filled.shape
     order, starts = _value_order(filled, np.ones(filled.shape, dtype=np.bool_))
-    wp = width + 2
-    nodes = (height + 2) * wp
-    parent = np.full(nodes, -1, dtype=np.int32)
-    stats = np.empty((nodes, 7), dtype=np.int32)
+    wp, parent, stats = _forest(height, width)
     windows = np.zeros((height + 1) * (width + 1), dtype=np.uint8)
     roots = np.empty(filled.size, dtype=np.int32)
     n_roots = 0
@@ -387,9 +397,8 @@ def largest_best(filled: np.ndarray, levels: np.ndarray, gt: np.ndarray) -> np.n
     for k in range(levels.size - 1, -1, -1):
         stop = _stop(starts, levels[k])
         while cursor >= stop:
-            y, x = order[cursor] >> 16, order[cursor] & 0xFFFF
+            x, y, p = _pixel(order[cursor], wp)
             cursor -= 1
-            p = (y + 1) * wp + x + 1
             root = _enter_8(parent, stats, p, x, y, wp)
             if root == p:
                 roots[n_roots] = p
