@@ -1,6 +1,7 @@
 """``mnpo``: the workflow's steps from the command line (outside Snakemake too).
 
     mnpo prepare  --config CFG --dataset D [--out DIR]
+    mnpo prepare  cub|ilsvrc|openimages --root DIR --out DIR [...]  (official layout -> metadata)
     mnpo train    --config CFG --dataset D --model M --seed S [--out DIR]
     mnpo logits   --config CFG --dataset D --checkpoint PT --split S --out NPZ
     mnpo cams     --config CFG --dataset D --checkpoint PT --method M --variant V --split S
@@ -60,6 +61,16 @@ def _pick(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
 def _prepare(args: argparse.Namespace) -> None:
     from mnpo import steps
 
+    if args.layout is not None:
+        from mnpo.data.prepare import command
+
+        command.run(args)
+        return
+    if args.config is None or args.dataset is None:
+        raise ConfigError(
+            "mnpo prepare needs --config and --dataset, or a layout: "
+            "mnpo prepare {cub,ilsvrc,openimages} --root DIR --out DIR"
+        )
     config = load_config(args.config)
     out = args.out or Path(grid.RESULTS) / "data" / args.dataset
     steps.prepare_dataset(args.dataset, _pick(config, "datasets", args.dataset), out)
@@ -78,6 +89,7 @@ def _train(args: argparse.Namespace) -> None:
         args.seed,
         {"best": out / "best.pt", "last": out / "last.pt", "history": out / "history.csv"},
         threads=args.threads,
+        performance=config["performance"],
     )
 
 
@@ -110,7 +122,7 @@ def _cams(args: argparse.Namespace) -> None:
         _manifest(args),
         args.checkpoint,
         _pick(config, "datasets", args.dataset),
-        [(args.split, method["variants"][args.variant], args.out)],
+        [(args.split, grid.variant_spec(config, args.method, args.variant), args.out)],
         batch_size=config["evaluation"]["batch_size"],
         threads=args.threads,
     )
@@ -135,16 +147,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     return command.run(args)
 
 
-def _add_common(parser: argparse.ArgumentParser, *, dataset: bool = True) -> None:
-    parser.add_argument("--config", required=True, type=Path, help="YAML config (validated)")
+def _add_common(
+    parser: argparse.ArgumentParser, *, dataset: bool = True, required: bool = True
+) -> None:
+    parser.add_argument("--config", required=required, type=Path, help="YAML config (validated)")
     if dataset:
-        parser.add_argument("--dataset", required=True, help="dataset name in the config")
+        parser.add_argument("--dataset", required=required, help="dataset name in the config")
         parser.add_argument("--manifest", type=Path, help="dataset.json (default: results/data)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``mnpo`` argument parser with one sub-command per step."""
+    from mnpo.data.prepare import command as prepare_command
     from mnpo.metrics import command
 
     parser = argparse.ArgumentParser(prog="mnpo", description=__doc__.split("\n\n")[0])
@@ -152,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     prepare = sub.add_parser("prepare", help="generate or convert a dataset")
-    _add_common(prepare)
+    _add_common(prepare, required=False)
     prepare.add_argument("--out", type=Path, help="output folder (default results/data/D)")
+    prepare_command.add_layouts(prepare)
     prepare.set_defaults(func=_prepare)
 
     train = sub.add_parser("train", help="train one (dataset, model, seed)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +69,22 @@ def prepare_dataset(name: str, spec: Mapping[str, Any], out_dir: str | os.PathLi
     """Build dataset ``name`` under ``out_dir`` and write its manifest ``dataset.json``.
 
     ``synthetic`` is generated (seeded, deterministic); its images, masks and metadata land in
-    ``out_dir``. Returns the manifest path.
+    ``out_dir``. ``cub``, ``ilsvrc`` and ``openimages`` are converted from the local folder
+    ``spec["root"]`` (never downloaded, no image copied): metadata and ``report.json`` land in
+    ``out_dir/metadata`` and the manifest points at the dataset's own folders
+    (docs/datasets.md). ``photos`` copies the photographs shipped in installed packages into
+    ``out_dir/images`` and their hand-made annotations into ``out_dir/metadata``
+    (``mnpo.data.photos``). Returns the manifest path.
     """
+    from mnpo.data.prepare import KINDS
     from mnpo.data.synthetic import SyntheticConfig, class_names, generate_synthetic
 
     root = Path(out_dir)
     kind = spec["kind"]
+    if kind in KINDS:
+        return _save_manifest(root, _convert_dataset(name, spec, root / "metadata"))
+    if kind == "photos":
+        return _save_manifest(root, _export_photos(name, spec, root))
     if kind != "synthetic":
         raise ValueError(f"dataset {name!r}: unknown kind {kind!r}")
     config = SyntheticConfig.from_dict({**spec["generator"], "num_classes": spec["num_classes"]})
@@ -88,11 +98,117 @@ def prepare_dataset(name: str, spec: Mapping[str, Any], out_dir: str | os.PathLi
         metadata={split: str(root / "metadata" / split) for split in config.images_per_class},
         class_names=class_names(config),
     )
+    return _save_manifest(root, manifest)
+
+
+def _convert_dataset(name: str, spec: Mapping[str, Any], metadata_dir: Path) -> DatasetManifest:
+    """Convert ``spec["root"]`` into ``metadata_dir``; the manifest points at its own folders."""
+    from mnpo.data.prepare import convert, write_prepared
+
+    prepared = convert(spec["kind"], spec)
+    if prepared.num_classes != int(spec["num_classes"]):
+        raise ValueError(
+            f"dataset {name!r}: {spec['root']} holds {prepared.num_classes} classes but the "
+            f"config says num_classes: {spec['num_classes']}"
+        )
+    write_prepared(metadata_dir, prepared)
+    return DatasetManifest(
+        name=name,
+        kind=prepared.kind,
+        num_classes=prepared.num_classes,
+        image_root=str(prepared.image_root),
+        mask_root=None if prepared.mask_root is None else str(prepared.mask_root),
+        metadata={split: str(metadata_dir / split) for split in prepared.splits},
+        class_names=prepared.class_names,
+    )
+
+
+def _export_photos(name: str, spec: Mapping[str, Any], root: Path) -> DatasetManifest:
+    """Export the ``photos`` set into ``root``; its labels are ImageNet-1k class indices."""
+    from mnpo.data.photos import IMAGENET_CLASSES, export_photos, imagenet_class_names
+
+    if int(spec["num_classes"]) != IMAGENET_CLASSES:
+        raise ValueError(
+            f"dataset {name!r}: photos are labelled with ImageNet-1k classes, so num_classes "
+            f"must be {IMAGENET_CLASSES}, not {spec['num_classes']}"
+        )
+    folders = export_photos(root)
+    return DatasetManifest(
+        name=name,
+        kind="photos",
+        num_classes=IMAGENET_CLASSES,
+        image_root=str(root / "images"),
+        metadata={split: str(folder) for split, folder in folders.items()},
+        class_names=imagenet_class_names(),
+    )
+
+
+def _save_manifest(root: Path, manifest: DatasetManifest) -> Path:
+    """Write ``root/dataset.json``; log each split's size (read back and validated)."""
     path = root / "dataset.json"
     write_manifest(path, manifest)
     for split in manifest.metadata:
-        log.info("%s/%s: %d images", name, split, len(manifest.split(split)))
+        log.info("%s/%s: %d images", manifest.name, split, len(manifest.split(split)))
     return path
+
+
+# ----------------------------------------------------------------------------- stage_weights
+def stage_weights(
+    backbone: str,
+    configured: str | os.PathLike | None,
+    out_dir: str | os.PathLike,
+    *,
+    required: bool,
+) -> dict[str, Any]:
+    """Resolve, checksum and stage ``backbone``'s ImageNet weights into ``out_dir``
+    (``mnpo.models.staging``); training jobs read only that folder."""
+    from mnpo.models.staging import stage_weights as stage
+
+    return stage(backbone, configured, out_dir, required=required)
+
+
+# ----------------------------------------------------------------------------- stage_pretrained
+def stage_pretrained(
+    model_spec: Mapping[str, Any],
+    dataset_spec: Mapping[str, Any],
+    seed: int,
+    staged: str | os.PathLike,
+    outputs: Mapping[str, str | os.PathLike],
+) -> None:
+    """Write a ``pretrained: imagenet`` model's ImageNet classifier as its ``best`` and ``last``
+    checkpoints (the format of a trained model's, epoch 0, no validation), so that every later
+    rule treats it as trained. Its stages and 1000-way FC are mapped strictly from the weights
+    file the ``stage_weights`` rule put in ``staged``; nothing is trained.
+
+    Raises:
+        WeightsError: no weights staged, a backbone that changes the ImageNet network, or a
+            file that does not match it.
+    """
+    from mnpo.models import IMAGENET_CLASSES, WeightsError, build_imagenet_classifier
+    from mnpo.models.staging import staged_weights
+    from mnpo.train.checkpoint import provenance, save_checkpoint
+
+    backbone = model_spec["backbone"]
+    weights = staged_weights(staged)
+    if weights is None:
+        raise WeightsError(f"{staged}: no ImageNet weights of {backbone} staged")
+    model = build_imagenet_classifier(backbone, weights)
+    payload = {
+        "model": {
+            "backbone": backbone,
+            "head": model.head,
+            "num_classes": IMAGENET_CLASSES,
+            "input_size": int(dataset_spec["input_size"]),
+        },
+        "state_dict": model.state_dict(),
+        "epoch": 0,
+        "seed": seed,
+        "val": {},
+        "provenance": {**provenance("cpu"), "weights": str(weights)},
+    }
+    for key in ("best", "last"):
+        save_checkpoint(outputs[key], payload)
+    log.info("%s ImageNet classifier from %s, not trained", backbone, weights)
 
 
 # ----------------------------------------------------------------------------- shared loading
@@ -131,24 +247,42 @@ def train_model(
     outputs: Mapping[str, str | os.PathLike],
     threads: int = 1,
     init_checkpoint: str | os.PathLike | None = None,
+    staged: str | os.PathLike | None = None,
+    performance: Mapping[str, Any] | None = None,
 ) -> None:
     """Train one (dataset, model, seed) cell; writes ``best``, ``last`` and ``history``.
 
     The schedule is the dataset's ``train`` mapping updated by the model's ``train`` overrides.
     With ``init_checkpoint`` (config ``init_from``: a trained CAM model of the same dataset and
     seed) the backbone and FC start from it and only the branch is new; its backbone counts as
-    pretrained (trained at ``lr``).
+    pretrained (trained at ``lr``). Otherwise the ImageNet weights come from the ``staged``
+    folder of the ``stage_weights`` rule when given, else are resolved here.
+
+    ``performance`` (config ``performance``) sets precision, memory format, optimiser kernel and
+    compilation; with ``gpus`` N > 1 this call starts N processes under torchrun, each of which
+    runs this function as one rank of a DDP run (``mnpo.train.distributed``).
     """
+    job = dict(locals())  # this call's arguments: what every torchrun process runs again
     from mnpo.data.datasets import make_loader
     from mnpo.data.transforms import eval_transform, train_transform
     from mnpo.models import WSOLNet, build_model, init_from_trained, resolve_imagenet_weights
+    from mnpo.models.staging import staged_weights
     from mnpo.train.checkpoint import load_checkpoint
+    from mnpo.train.distributed import launch, world_from_env
     from mnpo.train.loop import TrainingOutputs, fit, pick_device, seed_everything
     from mnpo.train.optim import model_schedule
+    from mnpo.train.performance import Performance, loader_workers
+    from mnpo.train.sampling import per_rank_batch, train_loader
 
-    set_threads(threads)
-    manifest = read_manifest(manifest_path)
+    settings = Performance.from_dict(performance)
     schedule = model_schedule(dict(dataset_spec["train"]), model_spec.get("train"))
+    world = world_from_env()
+    if settings.gpus > 1 and not world.distributed:
+        per_rank_batch(schedule.batch_size, settings.gpus)
+        launch(job, settings.gpus, threads)
+        return
+    set_threads(max(1, threads // world.size))
+    manifest = read_manifest(manifest_path)
     size, resize = int(dataset_spec["input_size"]), int(dataset_spec["resize_size"])
     backbone, head = model_spec["backbone"], model_spec["head"]
     seed_everything(seed)
@@ -157,8 +291,15 @@ def train_model(
         state = load_checkpoint(init_checkpoint)["state_dict"]
         init_from_trained(model, state, str(init_checkpoint))
         source, from_scratch = f"trained model {init_checkpoint}", False
+    elif staged is not None and staged_weights(staged) is None:
+        model = WSOLNet(backbone, manifest.num_classes, head)
+        source, from_scratch = f"from scratch (no weights staged in {staged})", True
     else:
-        weights = resolve_imagenet_weights(backbone, model_spec.get("weights"))
+        weights = (
+            staged_weights(staged)
+            if staged is not None
+            else resolve_imagenet_weights(backbone, model_spec.get("weights"))
+        )
         model = build_model(
             backbone,
             manifest.num_classes,
@@ -172,26 +313,22 @@ def train_model(
     _, train_set = _dataset(manifest, "train", train_transform(size, resize))
     val_meta, val_set = _dataset(manifest, "val", eval_transform(size))
     device = pick_device()
-    pin = device.type == "cuda"
+    workers = loader_workers(schedule.workers, device, threads, world.size)
+    pin = settings.pin_memory and device.type == "cuda"
 
-    def train_loader(loader_seed: int) -> Any:
-        return make_loader(
+    def epoch_loader(loader_seed: int) -> Any:
+        return train_loader(
             train_set,
             schedule.batch_size,
-            shuffle=True,
             seed=loader_seed,
-            workers=schedule.workers,
-            drop_last=False,
+            rank=world.rank,
+            ranks=world.size,
+            workers=workers,
             pin_memory=pin,
         )
 
     val_loader = make_loader(
-        val_set,
-        schedule.batch_size,
-        shuffle=False,
-        seed=seed,
-        workers=schedule.workers,
-        pin_memory=pin,
+        val_set, schedule.batch_size, shuffle=False, seed=seed, workers=workers, pin_memory=pin
     )
 
     def localization(ids: list[str], maps: np.ndarray) -> float:
@@ -208,7 +345,7 @@ def train_model(
         schedule=schedule,
         seed=seed,
         from_scratch=from_scratch,
-        train_loader=train_loader,
+        train_loader=epoch_loader,
         val_loader=val_loader,
         val_ids=list(val_meta.image_ids),
         localization=localization,
@@ -217,6 +354,8 @@ def train_model(
         ),
         model_config=model_config,
         device=device,
+        settings=settings,
+        world=world,
     )
 
 
@@ -251,13 +390,15 @@ def compute_logits(
     dataset_spec: Mapping[str, Any],
     batch_size: int = 32,
     threads: int = 1,
+    tencrop_splits: Collection[str] | None = None,
 ) -> None:
     """Classification logits of one trained model, per split (shared by all variants).
 
     ``outputs``: split -> npz path. Each file holds ``image_ids``, ``labels``, ``logits``
-    (single ``input_size`` resize, the wsoleval protocol) and ``logits_tencrop`` (mean over
-    TenCrop views of a ``resize_size`` resize, the paper protocol), all in metadata order.
-    The model is loaded once for every split.
+    (single ``input_size`` resize, the wsoleval protocol) and, on ``tencrop_splits`` (None:
+    every split), ``logits_tencrop`` (mean over TenCrop views of a ``resize_size`` resize, the
+    paper protocol; ten forward passes per image), all in metadata order. The model is loaded
+    once for every split.
     """
     import torch
 
@@ -272,10 +413,10 @@ def compute_logits(
     size, resize = int(dataset_spec["input_size"]), int(dataset_spec["resize_size"])
     for split, out_path in outputs.items():
         results: dict[str, np.ndarray] = {}
-        for key, transform in (
-            ("logits", eval_transform(size)),
-            ("logits_tencrop", tencrop_transform(size, resize)),
-        ):
+        transforms = {"logits": eval_transform(size)}
+        if tencrop_splits is None or split in tencrop_splits:
+            transforms["logits_tencrop"] = tencrop_transform(size, resize)
+        for key, transform in transforms.items():
             metadata, dataset = _dataset(manifest, split, transform)
             loader = make_loader(dataset, batch_size, shuffle=False, seed=0, workers=0)
             chunks = []
@@ -370,7 +511,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate one split's score maps under one protocol; writes a flat JSON with ``keys``.
 
-    ``paper`` classifies with the ten-crop logits, ``wsoleval`` with the single-resize logits;
+    ``paper`` classifies with the ten-crop logits (GT-known only on a split without them),
+    ``wsoleval`` with the single-resize logits;
     PxAP is computed under ``wsoleval`` when the split has masks. One process: Snakemake
     already runs evaluation jobs side by side.
     """
@@ -382,6 +524,8 @@ def evaluate(
     cams = load_npz(cams_path)
     logits = load_npz(logits_path)
     logit_key = "logits_tencrop" if protocol == "paper" else "logits"
+    if logit_key not in logits:
+        log.info("%s: no %s, so %s reports GT-known only", logits_path, logit_key, protocol)
     use_masks = protocol == "wsoleval" and metadata.has_masks and manifest.mask_root is not None
     result = evaluate_scoremaps(
         metadata,
@@ -389,7 +533,11 @@ def evaluate(
         protocol=protocol,
         cam_curve_interval=float(settings["cam_curve_interval"]),
         iou_thresholds=tuple(int(t) for t in settings["iou_thresholds"]),
-        logits=_in_metadata_order(logits, metadata, logits_path, logit_key),
+        logits=(
+            _in_metadata_order(logits, metadata, logits_path, logit_key)
+            if logit_key in logits
+            else None
+        ),
         mask_root=Path(manifest.mask_root) if use_masks else None,
         size=int(settings["size"]),
         raw=True,
@@ -398,6 +546,18 @@ def evaluate(
     result.update(keys)
     write_json(out_path, result)
     return result
+
+
+def evaluate_runs(
+    manifest_path: str | os.PathLike,
+    runs: Sequence[Mapping[str, Any]],
+    settings: Mapping[str, Any],
+    out_paths: Sequence[str | os.PathLike],
+) -> None:
+    """``evaluate`` for several runs in one process (each run: ``cams``, ``logits`` paths and
+    its ``keys``), writing ``out_paths`` in order; one evaluator import for all of them."""
+    for run, out_path in zip(runs, out_paths, strict=True):
+        evaluate(manifest_path, run["cams"], run["logits"], run["keys"], settings, out_path)
 
 
 # ----------------------------------------------------------------------------- aggregate_metrics

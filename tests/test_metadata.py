@@ -75,7 +75,7 @@ def test_trailing_newline_and_crlf_are_accepted(tmp_path: Path) -> None:
         ("class_labels.txt", 3, "b/3.png,2", "out of range 0..1"),
         ("image_sizes.txt", 1, "a/1.png,10", "expected 3 comma-separated fields"),
         ("image_sizes.txt", 1, "a/1.png,0,20", "image size must be positive"),
-        ("localization.txt", 1, "a/1.png,0,1,10,19", "lies outside the 10x20 image"),
+        ("localization.txt", 1, "a/1.png,0,1,11,19", "lies outside the 10x20 image"),
         ("localization.txt", 1, "a/1.png,5,1,4,19", "needs 0 <= x0 <= x1"),
         ("localization.txt", 1, "zzz.png,0,0,1,1", "image id 'zzz.png' is not in image_ids.txt"),
         ("image_ids.txt", 3, "a/1.png", "duplicate image id 'a/1.png' (first on line 1)"),

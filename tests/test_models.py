@@ -70,7 +70,13 @@ def _save(state: object, path: Path) -> Path:
 
 
 def test_registry_names() -> None:
-    assert backbone_names() == ("vgg16", "resnet50", "resnet18", "efficientnet-lite0")
+    assert backbone_names() == (
+        "vgg16",
+        "resnet50",
+        "resnet18",
+        "efficientnet-lite0",
+        "efficientnet-lite0-os32",
+    )
     with pytest.raises(ValueError, match="unknown backbone 'vgg19'; known: vgg16, resnet50"):
         WSOLNet("vgg19", 3)
 

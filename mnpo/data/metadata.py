@@ -167,7 +167,7 @@ def _read_boxes(
             )
         if image_id in sizes:
             width, height = sizes[image_id]
-            if x1 >= width or y1 >= height:
+            if x1 > width or y1 > height:  # x1 == width: a box reaching the far edge
                 raise MetadataError(
                     f"{path}:{number}: box ({x0},{y0},{x1},{y1}) lies outside the "
                     f"{width}x{height} image {image_id!r}"
@@ -204,7 +204,11 @@ def _check_complete(path: Path, what: str, ids: Sequence[str], mapping: dict) ->
 
 
 def read_metadata(
-    folder: str | os.PathLike, *, num_classes: int | None = None, require_boxes: bool = False
+    folder: str | os.PathLike,
+    *,
+    num_classes: int | None = None,
+    require_boxes: bool = False,
+    require_sizes: bool = True,
 ) -> Metadata:
     """Read and validate one split folder.
 
@@ -212,6 +216,8 @@ def read_metadata(
         folder: the split folder holding the ``*.txt`` files.
         num_classes: when given, labels must lie in ``0..num_classes-1``.
         require_boxes: every image must have at least one box.
+        require_sizes: ``image_sizes.txt`` must exist. When False and it is absent (upstream's
+            OpenImages metadata), ``image_sizes`` is empty; boxes still need every size.
 
     Raises:
         MetadataError: a missing file, a line with the wrong field count, a non-integer, an
@@ -225,7 +231,7 @@ def read_metadata(
     labels_path, sizes_path = root / CLASS_LABELS, root / IMAGE_SIZES
     labels = _read_labels(labels_path, ids, num_classes)
     _check_complete(labels_path, "class label", image_ids, labels)
-    sizes = _read_sizes(sizes_path, ids)
+    sizes = _read_sizes(sizes_path, ids) if require_sizes or sizes_path.exists() else {}
     boxes: dict[str, tuple[Box, ...]] = {}
     masks: dict[str, MaskAnnotation] = {}
     loc_path = root / LOCALIZATION
@@ -234,8 +240,8 @@ def read_metadata(
         if _is_mask_format(lines):
             masks = _read_masks(loc_path, lines, ids)
         else:
-            _check_complete(sizes_path, "image size", image_ids, sizes)
             boxes = _read_boxes(loc_path, lines, ids, sizes)
+            _check_complete(sizes_path, "image size", image_ids, sizes)
     mask_path = root / MASKS
     if mask_path.exists():
         masks = _read_masks(mask_path, _lines(mask_path), ids)

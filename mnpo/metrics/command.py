@@ -17,19 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mnpo.argtypes import positive_int
 from mnpo.data.metadata import MetadataError, read_metadata
 from mnpo.io import write_json
 from mnpo.metrics.evaluator import ScoreMapError, evaluate_scoremaps
 
 log = logging.getLogger(__name__)
-
-
-def _positive(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw", action="store_true", help="maps are raw CAMs of any size")
     parser.add_argument("--num-classes", type=int, help="check labels lie in 0..K-1")
     parser.add_argument(
-        "--workers", type=_positive, default=2, help="worker processes (1: in-process)"
+        "--workers", type=positive_int, default=2, help="worker processes (1: in-process)"
     )
 
 

@@ -5,12 +5,13 @@ are kept. Protocols (METHOD.md §10.6, METRICS.md §3-5):
 
 - ``wsoleval``: thresholds ``arange(0, 1, interval)``; ``max_box_acc`` per IoU level with the
   largest contour (MaxBoxAcc); ``max_box_acc_v2`` = mean over IoU levels with all contours
-  (MaxBoxAccV2) and ``max_box_acc_v2_iou`` per level; with logits ``gt_known_loc``,
-  ``top1_loc``, ``top5_loc`` (IoU 50, largest contour, each at its own best threshold) and
+  (MaxBoxAccV2) and ``max_box_acc_v2_iou`` per level; ``gt_known_loc`` (IoU 50, largest
+  contour); with logits ``top1_loc``, ``top5_loc`` (each at its own best threshold) and
   ``top1_cls`` / ``top5_cls``; with masks ``pxap``. All in percent, higher is better.
 - ``paper``: thresholds 0.05..0.34, largest contour, IoU 50; ``gt_known_loc_error``,
-  ``top1_loc_error``, ``top5_loc_error`` = 100 - accuracy at each metric's own best threshold
-  (the MNPO authors' reporting), plus ``max_box_acc`` at IoU 50 and classification accuracy.
+  ``top1_loc_error``, ``top5_loc_error`` (the last two with logits) = 100 - accuracy at each
+  metric's own best threshold (the MNPO authors' reporting), plus ``max_box_acc`` at IoU 50 and
+  classification accuracy.
 
 Images are independent and every count is an integer, so chunks of images go to worker
 processes (``workers``) and their counts are summed: the result does not depend on the number
@@ -343,18 +344,13 @@ def _result(
         result["max_box_acc_v2_iou"] = per_level
         result["max_box_acc_v2"] = float(np.mean(list(per_level.values())))
         curves["box_acc_v2"] = {str(d): (100.0 * counts[("all", d)] / n).tolist() for d in levels}
-    if top1 is not None and 50 in levels:
-        gt_known = result["max_box_acc"]["50"]
-        top1_loc = _best(loc_counts["top1"], taus, n)[0]
-        top5_loc = _best(loc_counts["top5"], taus, n)[0]
-        if paper:
-            result |= {
-                "gt_known_loc_error": 100.0 - gt_known,
-                "top1_loc_error": 100.0 - top1_loc,
-                "top5_loc_error": 100.0 - top5_loc,
-            }
-        else:
-            result |= {"gt_known_loc": gt_known, "top1_loc": top1_loc, "top5_loc": top5_loc}
+    if 50 in levels:
+        loc = {"gt_known_loc": result["max_box_acc"]["50"]}
+        if top1 is not None:
+            loc["top1_loc"] = _best(loc_counts["top1"], taus, n)[0]
+            loc["top5_loc"] = _best(loc_counts["top5"], taus, n)[0]
+        result |= {f"{k}_error": 100.0 - v for k, v in loc.items()} if paper else loc
+    if top1 is not None:
         result["top1_cls"] = 100.0 * float(top1.mean())
         result["top5_cls"] = 100.0 * float(top5.mean())
     if pxap is not None:

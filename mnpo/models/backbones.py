@@ -17,12 +17,15 @@ that loading can be strict in both directions (see ``mnpo.models.weights``).
   padding computed from the actual input size; the last stride-2 stage (stage6, block 11:
   112 -> 192 channels, 5x5 depthwise) runs at stride 1. Output stride 16:
   (B, 1280, H/16, W/16) = ReLU6(BN(conv_head)).
+- ``efficientnet-lite0-os32``: the same network with its strides untouched, i.e. the ImageNet
+  classifier's own geometry (B, 1280, H/32, W/32), whose GAP + FC is that classifier
+  (``classifier_mapping``): the model of ``pretrained: imagenet`` (no training).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from efficientnet_lite_pytorch import EfficientNet
 from torch import Tensor, nn
@@ -51,6 +54,9 @@ class Backbone:
         imagenet_mapping: our key (relative to ``stages``) -> key in the reference file, for
             every parameter and buffer of the stages not in ``new_stages``.
         dropped_keys: reference-file keys deliberately left out (the ImageNet classifier).
+        classifier_mapping: FC key (``weight``, ``bias``) -> key of the ImageNet classifier in
+            the reference file, for backbones that keep the ImageNet network's geometry, where
+            GAP + that FC on the last stage gives the ImageNet logits; empty otherwise.
     """
 
     stages: nn.ModuleDict
@@ -58,6 +64,7 @@ class Backbone:
     new_stages: tuple[str, ...]
     imagenet_mapping: dict[str, str]
     dropped_keys: frozenset[str]
+    classifier_mapping: dict[str, str] = field(default_factory=dict)
 
 
 def he_init(module: nn.Module) -> None:
@@ -195,11 +202,28 @@ def efficientnet_lite0() -> Backbone:
     Keys map onto the package's (``_conv_stem``, ``_bn0``, ``_blocks.<n>``, ``_conv_head``,
     ``_bn1``); the 1000-way ``_fc`` is dropped.
     """
+    return _efficientnet_lite0(output_stride=16)
+
+
+def efficientnet_lite0_os32() -> Backbone:
+    """EfficientNet-Lite0 as the package builds it (output stride 32), stages as
+    :func:`efficientnet_lite0`. Its forward is ``_fc(dropout(GAP(head)))``, so GAP + an FC
+    holding ``_fc`` reproduces the ImageNet logits and the CAM of that FC is exact."""
+    return _efficientnet_lite0(output_stride=32)
+
+
+def _efficientnet_lite0(output_stride: int) -> Backbone:
+    """EfficientNet-Lite0 stages at output stride 32 (the package's) or 16 (see above)."""
+    if output_stride not in (16, 32):
+        raise ValueError(f"EfficientNet-Lite0 output stride must be 16 or 32, got {output_stride}")
     net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
-    last_stride2 = max(
-        n for n, block in enumerate(net._blocks) if tuple(block._depthwise_conv.stride) != (1, 1)
-    )
-    net._blocks[last_stride2]._depthwise_conv.stride = (1, 1)
+    if output_stride == 16:
+        last_stride2 = max(
+            n
+            for n, block in enumerate(net._blocks)
+            if tuple(block._depthwise_conv.stride) != (1, 1)
+        )
+        net._blocks[last_stride2]._depthwise_conv.stride = (1, 1)
     rate = net._global_params.drop_connect_rate or 0.0
     total = len(net._blocks)
     stages: OrderedDict[str, nn.Module] = OrderedDict(stem=_conv_bn_relu6(net._conv_stem, net._bn0))
@@ -215,6 +239,12 @@ def efficientnet_lite0() -> Backbone:
     mapping |= {f"head.conv.{k}": f"_conv_head.{k}" for k in net._conv_head.state_dict()}
     mapping |= {f"head.bn.{k}": f"_bn1.{k}" for k in net._bn1.state_dict()}
     channels = net._conv_head.out_channels
+    classifier = {"weight": "_fc.weight", "bias": "_fc.bias"} if output_stride == 32 else {}
     return Backbone(
-        nn.ModuleDict(stages), channels, (), mapping, frozenset({"_fc.weight", "_fc.bias"})
+        nn.ModuleDict(stages),
+        channels,
+        (),
+        mapping,
+        frozenset({"_fc.weight", "_fc.bias"}),
+        classifier,
     )

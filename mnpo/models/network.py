@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,7 @@ from mnpo.models.branch import MultiBranch
 from mnpo.models.registry import backbone_entry
 from mnpo.models.weights import (
     WeightsError,
+    load_imagenet_classifier,
     load_imagenet_weights,
     resolve_imagenet_weights,
     weight_candidates,
@@ -34,6 +36,7 @@ from mnpo.models.weights import (
 log = logging.getLogger(__name__)
 
 HEADS = ("cam", "mnpo")
+IMAGENET_CLASSES = 1000
 
 
 @dataclass(slots=True)
@@ -72,6 +75,8 @@ class WSOLNet(nn.Module):
         new_stages: stages without ImageNet counterpart (trained like the FC).
         imagenet_mapping: our backbone key -> key in the ImageNet weights file.
         dropped_keys: keys of the ImageNet file deliberately not loaded.
+        classifier_mapping: FC key -> key of the ImageNet classifier in that file (empty when
+            the backbone changes the ImageNet network's geometry).
     """
 
     def __init__(self, backbone_name: str, num_classes: int, head: str = "cam") -> None:
@@ -97,6 +102,7 @@ class WSOLNet(nn.Module):
         self.new_stages = built.new_stages
         self.imagenet_mapping = built.imagenet_mapping
         self.dropped_keys = built.dropped_keys
+        self.classifier_mapping = built.classifier_mapping
         self.branch_taps: tuple[str, ...] = entry.branch_taps if head == "mnpo" else ()
         self.branch = self._build_branch() if head == "mnpo" else None
         he_init(self)
@@ -225,6 +231,20 @@ def build_model(
             "scratch (He initialisation)"
         )
     log.warning("no ImageNet weights for %s: training from scratch (He initialisation)", backbone)
+    return model
+
+
+def build_imagenet_classifier(backbone: str, weights: str | os.PathLike[str]) -> WSOLNet:
+    """The backbone's ImageNet classifier as a ``cam`` model with 1000 classes: every stage and
+    the FC loaded strictly from the ImageNet ``weights`` file (no training, no new layer).
+
+    Raises:
+        ValueError: unknown backbone.
+        WeightsError: a backbone without ImageNet classifier geometry, or a file that does not
+            match (``load_imagenet_classifier``).
+    """
+    model = WSOLNet(backbone, IMAGENET_CLASSES, "cam")
+    load_imagenet_classifier(model, Path(weights))
     return model
 
 

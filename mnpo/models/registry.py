@@ -63,11 +63,20 @@ REGISTRY: dict[str, BackboneEntry] = {
         "stage5",
         _efficientnet_lite0_wheel_file,
     ),
+    "efficientnet-lite0-os32": BackboneEntry(
+        backbones.efficientnet_lite0_os32,
+        ("efficientnet-lite0-57934424.pth",),
+        ("stage5", "stage6", "stage7"),
+        "stage6",
+        _efficientnet_lite0_wheel_file,
+    ),
 }
 """Branch taps: VGG16 as the reference; ResNets layer2 (stride 8), layer3 and layer4 (stride 16,
 layer4 at stride 1); EfficientNet-Lite0 stage3 (stride 8, 40 channels), stage4 (the first stage
 at stride 16, 80) and stage7 (the map before its 1x1 ``head`` conv, 320), as conv5_1 is the first
-conv at the final resolution and conv5_3 the map before VGG's conv6."""
+conv at the final resolution and conv5_3 the map before VGG's conv6. At output stride 32 the
+same rule gives stage5 (stride 16, 112), stage6 (the first stage at stride 32, 192) and stage7;
+its MNPOs layer is stage6, the last stage at the final resolution before the deep tap."""
 
 
 def backbone_names() -> tuple[str, ...]:

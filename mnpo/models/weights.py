@@ -172,3 +172,37 @@ def load_imagenet_weights(model: WSOLNet, path: Path) -> None:
         path,
         ", ".join(sorted(model.dropped_keys & set(source))) or "none",
     )
+
+
+def load_imagenet_classifier(model: WSOLNet, path: Path) -> None:
+    """Fill all of a ``cam`` ``model`` from ``path``: its stages and, in its FC, the ImageNet
+    classifier itself (``classifier_mapping``), so that the model computes the ImageNet logits.
+
+    Strict in both directions: every parameter and buffer of the model is filled and every key
+    of the file is used (nothing dropped).
+
+    Raises:
+        WeightsError: a backbone without ImageNet classifier geometry (an empty
+            ``classifier_mapping``), or any key or shape problem, naming the file and the keys.
+    """
+    if not model.classifier_mapping:
+        raise WeightsError(
+            f"{model.backbone_name}: GAP + FC on its last stage is not its ImageNet network's "
+            "classifier (the backbone changes that network), so it cannot be used as is"
+        )
+    source = read_state_dict(path)
+    mapping = {f"backbone.{k}": v for k, v in model.imagenet_mapping.items()}
+    mapping |= {f"fc.{k}": v for k, v in model.classifier_mapping.items()}
+    problems = mapping_problems(model.state_dict(), source, mapping, frozenset())
+    if problems:
+        raise WeightsError(
+            f"{path}: is not the ImageNet classifier of a {model.backbone_name}-{model.head} "
+            "model: " + "; ".join(problems)
+        )
+    model.load_state_dict({k: source[v] for k, v in mapping.items()}, strict=True)
+    log.info(
+        "loaded the ImageNet classifier %s (%d tensors) from %s",
+        model.backbone_name,
+        len(mapping),
+        path,
+    )

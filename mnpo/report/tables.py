@@ -1,11 +1,12 @@
 """The paper-layout tables: Markdown, CSV and LaTeX from the long metrics table.
 
-A table spec (config ``tables.<name>``) picks a split, the methods/variants to show (all when
-omitted) and the metrics per protocol. Rows are (dataset, backbone, head, method, variant,
-protocol); each cell is the mean +- sample standard deviation over seeds (the mean alone for
-one seed), and the ``seeds`` column gives their number. Values are in percent (accuracies, or
-errors for the ``paper`` protocol's ``*_error`` metrics). The CSV keeps full-precision
-``<metric>_mean`` / ``<metric>_std`` columns; Markdown and LaTeX round to one decimal.
+A table spec (config ``tables.<name>``) picks a split, the datasets and methods/variants to
+show (all when omitted) and the metrics per protocol. Rows are (dataset, backbone, head, method,
+variant, protocol); each cell is the mean +- sample standard deviation over seeds (the mean
+alone for one seed), and the ``seeds`` column gives their number. Values are in percent
+(accuracies, or errors for the ``paper`` protocol's ``*_error`` metrics). The CSV keeps
+full-precision ``<metric>_mean`` / ``<metric>_std`` columns; Markdown and LaTeX round to one
+decimal.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ ROW_KEYS = ["dataset", "backbone", "head", "method", "variant", "protocol"]
 def summarise(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFrame:
     """Mean, std and seed count per row key and metric, restricted to the spec's selection."""
     chosen = frame[frame["split"] == spec["split"]]
+    if spec.get("datasets"):
+        chosen = chosen[chosen["dataset"].isin(spec["datasets"])]
     if spec.get("variants"):
         wanted = {tuple(v.split("/", 1)) for v in spec["variants"]}
         pairs = list(zip(chosen["method"], chosen["variant"], strict=True))

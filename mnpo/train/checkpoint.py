@@ -27,14 +27,16 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read or does not match what the caller expects."""
 
 
-def provenance(device: str) -> dict[str, str]:
-    """Versions and environment stored in every checkpoint (no timestamps: outputs stay stable)."""
+def provenance(device: str, **details: str) -> dict[str, str]:
+    """Versions and environment stored in every checkpoint (no timestamps: outputs stay stable),
+    plus ``details`` (e.g. ``training``: processes, precision and memory format)."""
     return {
         "mnpo": mnpo.__version__,
         "torch": str(torch.__version__),
         "python": platform.python_version(),
         "device": device,
         "git": _git_revision(),
+        **details,
     }
 
 

@@ -1,29 +1,44 @@
 # ---------------------------------------------------------------------------------------------
 # compute_logits: classification logits of every evaluated split, once per trained model
-# (single resize for the wsoleval protocol, ten-crop for the paper protocol).
-rule compute_logits:
-    input:
-        manifest=manifest,
-        checkpoint=selected_checkpoint,
-    output:
-        expand(
-            "results/logits/{{dataset}}/{{model}}/seed{{seed}}/{split}.npz",
-            split=config["evaluation"]["splits"],
-        ),
-    params:
-        dataset=dataset_spec,
-        splits=config["evaluation"]["splits"],
-        batch_size=config["evaluation"]["batch_size"],
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    log:
-        "logs/compute_logits/{dataset}/{model}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/compute_logits/{dataset}/{model}/seed{seed}.tsv"
-    script:
-        "../scripts/compute_logits.py"
+# (single resize for the wsoleval protocol; ten-crop for the paper protocol, on the
+# evaluation.tencrop_splits). A rule's outputs cannot depend on its wildcards, so there is one
+# rule per list of evaluated splits (datasets.<name>.splits, default evaluation.splits):
+# `compute_logits` for the datasets evaluating evaluation.splits, `compute_logits_<splits>`
+# (e.g. compute_logits_test for photos) for the others.
+for _splits, _datasets in grid.logits_groups(config).items():
+
+    rule:
+        name:
+            (
+                "compute_logits"
+                if list(_splits) == list(config["evaluation"]["splits"])
+                else "compute_logits_" + "_".join(_splits)
+            )
+        input:
+            manifest=manifest,
+            checkpoint=selected_checkpoint,
+        output:
+            expand(
+                "results/logits/{{dataset}}/{{model}}/seed{{seed}}/{split}.npz",
+                split=_splits,
+            ),
+        params:
+            dataset=dataset_spec,
+            splits=list(_splits),
+            tencrop_splits=config["evaluation"]["tencrop_splits"],
+            batch_size=config["evaluation"]["batch_size"],
+        wildcard_constraints:
+            dataset="|".join(_datasets),
+        threads: 2
+        resources:
+            mem_mb=4000,
+            runtime=60,
+        log:
+            "logs/compute_logits/{dataset}/{model}/seed{seed}.log",
+        benchmark:
+            "results/benchmarks/compute_logits/{dataset}/{model}/seed{seed}.tsv"
+        script:
+            "../scripts/compute_logits.py"
 
 
 # ---------------------------------------------------------------------------------------------

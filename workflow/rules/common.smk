@@ -21,6 +21,7 @@ wildcard_constraints:
 
 localrules:
     all,
+    stage_weights,
     aggregate_metrics,
     make_tables,
     plot_figures,
@@ -46,11 +47,16 @@ def manifest(wildcards):
     return f"{grid.RESULTS}/data/{wildcards.dataset}/dataset.json"
 
 
-def init_checkpoint(wildcards):
-    source = config["models"][wildcards.model].get("init_from")
-    if source is None:
-        return {}
-    return {"init": checkpoint_of(wildcards.dataset, source, wildcards.seed)}
+def start_point(wildcards):
+    """A trained model to start from (`init_from`), else the staged ImageNet weights."""
+    spec = config["models"][wildcards.model]
+    if spec.get("init_from") is None:
+        return {"staged": f"{grid.weights_dir(spec['backbone'])}/staged.json"}
+    return {"init": checkpoint_of(wildcards.dataset, spec["init_from"], wildcards.seed)}
+
+
+def weight_request(wildcards):
+    return grid.weight_requests(config)[wildcards.backbone]
 
 
 def checkpoint_of(dataset, model, seed):
@@ -62,19 +68,34 @@ def selected_checkpoint(wildcards):
     return checkpoint_of(wildcards.dataset, wildcards.model, wildcards.seed)
 
 
-def run_keys(wildcards):
-    model = config["models"][wildcards.model]
-    return {
-        "dataset": wildcards.dataset,
-        "model": wildcards.model,
-        "backbone": model["backbone"],
-        "head": model["head"],
-        "seed": int(wildcards.seed),
-        "method": wildcards.method,
-        "variant": wildcards.variant,
-        "split": wildcards.split,
-        "protocol": wildcards.protocol,
-    }
+def logits_paths(wildcards, model):
+    run = grid.TrainRun(wildcards.dataset, model, int(wildcards.seed))
+    splits = dict.fromkeys(split for split, *_ in grid.model_maps(config, model))
+    return [run.logits(split) for split in splits]
+
+
+def metric_runs(wildcards, model):
+    """One entry per metric file of `evaluate_<model>`: its inputs and its run keys."""
+    spec = config["models"][model]
+    run = grid.TrainRun(wildcards.dataset, model, int(wildcards.seed))
+    return [
+        {
+            "cams": grid.cams_path(run.dataset, model, run.seed, method, variant, split),
+            "logits": run.logits(split),
+            "keys": {
+                "dataset": run.dataset,
+                "model": model,
+                "backbone": spec["backbone"],
+                "head": spec["head"],
+                "seed": run.seed,
+                "method": method,
+                "variant": variant,
+                "split": split,
+                "protocol": protocol,
+            },
+        }
+        for split, method, variant, protocol in grid.model_metrics(config, model)
+    ]
 
 
 def evaluation_settings(wildcards):

@@ -14,6 +14,7 @@ def main() -> None:
         snakemake.input.checkpoint,
         dict(zip(snakemake.params.splits, snakemake.output, strict=True)),
         snakemake.params.dataset,
+        tencrop_splits=snakemake.params.tencrop_splits,
         batch_size=snakemake.params.batch_size,
         threads=snakemake.threads,
     )

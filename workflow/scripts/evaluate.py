@@ -1,5 +1,5 @@
 # ruff: noqa: F821
-"""evaluate: thin wrapper over mnpo.steps.evaluate.
+"""evaluate_<model>: thin wrapper over mnpo.steps.evaluate_runs.
 
 The `snakemake` object is injected by Snakemake's script preamble.
 """
@@ -9,13 +9,11 @@ from mnpo import steps
 
 def main() -> None:
     steps.setup_logging(snakemake.log[0])
-    steps.evaluate(
+    steps.evaluate_runs(
         snakemake.input.manifest,
-        snakemake.input.cams,
-        snakemake.input.logits,
-        snakemake.params.run,
+        snakemake.params.runs,
         snakemake.params.settings,
-        snakemake.output.metrics,
+        list(snakemake.output),
     )
 
 

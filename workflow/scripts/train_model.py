@@ -4,6 +4,8 @@
 The `snakemake` object is injected by Snakemake's script preamble.
 """
 
+from pathlib import Path
+
 from mnpo import steps
 
 
@@ -17,6 +19,8 @@ def main() -> None:
         dict(snakemake.output.items()),
         threads=snakemake.threads,
         init_checkpoint=snakemake.input.get("init"),
+        staged=Path(staged).parent if (staged := snakemake.input.get("staged")) else None,
+        performance=snakemake.config["performance"],
     )
 
 
