@@ -14,10 +14,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# profiles/local on a machine with an NVIDIA GPU, else profiles/cpu (one-thread jobs side by side).
+PROFILE ?= $(if $(shell command -v nvidia-smi 2>/dev/null),profiles/local,profiles/cpu)
+
 ## The whole default grid on embedded data: tables, figures and results/report.html.
 reproduce: $(STAMP)
-	$(BIN)/snakemake --workflow-profile profiles/local
-	$(BIN)/snakemake --workflow-profile profiles/local --report results/report.html
+	$(BIN)/snakemake --workflow-profile $(PROFILE)
+	$(BIN)/snakemake --workflow-profile $(PROFILE) --report results/report.html
 
 ## The test suite.
 test: $(STAMP)
@@ -29,7 +32,7 @@ check: $(STAMP)
 	$(BIN)/ruff format --check mnpo tests workflow/scripts benchmarks
 
 dry-run: $(STAMP)
-	$(BIN)/snakemake --workflow-profile profiles/local -n
+	$(BIN)/snakemake --workflow-profile $(PROFILE) -n
 
 clean:
 	rm -rf results/data results/models results/logits results/cams results/metrics \

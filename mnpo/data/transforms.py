@@ -36,8 +36,12 @@ def eval_transform(size: int) -> T.Compose:
     return T.Compose([T.Resize((size, size)), _to_normalised_tensor()])
 
 
+TENCROP_VIEWS = 10
+"""Views per image of ``tencrop_transform``."""
+
+
 def tencrop_transform(crop_size: int, resize_size: int) -> T.Compose:
-    """Resize -> 4 corners + centre and their flips -> (10, 3, crop, crop)."""
+    """Resize -> 4 corners + centre and their flips -> (TENCROP_VIEWS, 3, crop, crop)."""
     normalise = _to_normalised_tensor()
     return T.Compose(
         [
