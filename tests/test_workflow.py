@@ -95,6 +95,16 @@ def test_default_config_dry_run_lists_every_rule(tmp_path: Path) -> None:
     assert elapsed < 30, "a dry-run must stay fast (benchmark target: < 3 s)"
 
 
+def test_cpu_profile_runs_training_jobs_on_one_thread_without_a_gpu(tmp_path: Path) -> None:
+    work = copy_workflow(tmp_path)
+    done = snakemake(work, "-n", "--workflow-profile", "profiles/cpu")
+    blocks = [b for b in done.stdout.split("\n\n") if "rule train_model:" in b]
+    assert len(blocks) == 8
+    for block in blocks:
+        assert "threads:" not in block  # Snakemake prints threads only when > 1
+        assert "gpu=0" in block
+
+
 def test_paper_config_plans_the_full_grid_without_data(tmp_path: Path) -> None:
     work = copy_workflow(tmp_path)
     done = snakemake(work, "-n", "--cores", "2", "--configfile", "config/paper.yaml")
