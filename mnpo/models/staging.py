@@ -54,8 +54,8 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 def checksum_status(backbone: str, path: Path, sha256: str) -> str:
     """``verified`` or ``unknown``; raises when the file contradicts a known checksum.
 
-    A file named like one of the backbone's known files must match that name's prefix. A file
-    with another name is ``verified`` when its digest matches one of the known files' prefixes,
+    A file whose name carries a SHA-256 prefix must match it. The file is ``verified`` when its
+    digest starts with the prefix of one of the backbone's known files (whatever its own name),
     else ``unknown`` (a user's own weights: loaded, but not vouched for).
 
     Raises:
@@ -67,8 +67,6 @@ def checksum_status(backbone: str, path: Path, sha256: str) -> str:
             f"{path}: SHA-256 {sha256[:16]}... does not start with {expected}, the checksum "
             "in its file name (corrupt or truncated download?)"
         )
-    if expected is not None and path.name in backbone_entry(backbone).weight_files:
-        return "verified"
     known = (name_hash_prefix(n) for n in backbone_entry(backbone).weight_files)
     return "verified" if any(p and sha256.startswith(p) for p in known) else "unknown"
 
