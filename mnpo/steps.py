@@ -291,22 +291,23 @@ def train_model(
         state = load_checkpoint(init_checkpoint)["state_dict"]
         init_from_trained(model, state, str(init_checkpoint))
         source, from_scratch = f"trained model {init_checkpoint}", False
-    elif staged is not None and staged_weights(staged) is None:
-        model = WSOLNet(backbone, manifest.num_classes, head)
-        source, from_scratch = f"from scratch (no weights staged in {staged})", True
     else:
         weights = (
             staged_weights(staged)
             if staged is not None
             else resolve_imagenet_weights(backbone, model_spec.get("weights"))
         )
-        model = build_model(
-            backbone,
-            manifest.num_classes,
-            head=head,
-            weights=weights,
-            allow_scratch=bool(model_spec.get("allow_scratch", False)),
-        )
+        if weights is None and staged is not None:
+            # staged as "from scratch": stage_weights checked every model may train so
+            model = WSOLNet(backbone, manifest.num_classes, head)
+        else:
+            model = build_model(
+                backbone,
+                manifest.num_classes,
+                head=head,
+                weights=weights,
+                allow_scratch=bool(model_spec.get("allow_scratch", False)),
+            )
         source = f"ImageNet weights {weights}" if weights else "from scratch"
         from_scratch = weights is None
     log.info("%s-%s on %s, seed %d, %s", backbone, head, manifest.name, seed, source)
