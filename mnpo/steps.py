@@ -505,28 +505,47 @@ def _in_metadata_order(
     return arrays[key][[position[i] for i in metadata.image_ids]]
 
 
-def evaluate(
+def evaluate_runs(
     manifest_path: str | os.PathLike,
-    cams_path: str | os.PathLike,
-    logits_path: str | os.PathLike,
-    keys: Mapping[str, Any],
+    runs: Sequence[Mapping[str, Any]],
+    settings: Mapping[str, Any],
+    out_paths: Sequence[str | os.PathLike],
+) -> None:
+    """Evaluate several runs in one process, each one split's score maps under one protocol,
+    writing ``out_paths`` in order (flat JSONs carrying each run's ``keys``).
+
+    Each run holds ``cams`` and ``logits`` paths and its ``keys`` (``split``, ``protocol``, ...).
+    ``paper`` classifies with the ten-crop logits (GT-known only on a split without them),
+    ``wsoleval`` with the single-resize logits; PxAP is computed under ``wsoleval`` when the
+    split has masks. The manifest, each split's metadata and each npz file are read once.
+    """
+    manifest = read_manifest(manifest_path)
+    metadata: dict[str, Metadata] = {}
+    arrays: dict[str, dict[str, np.ndarray]] = {}
+    for run, out_path in zip(runs, out_paths, strict=True):
+        split = run["keys"]["split"]
+        if split not in metadata:
+            metadata[split] = manifest.split(split)
+        for path in (str(run["cams"]), str(run["logits"])):
+            if path not in arrays:
+                arrays[path] = load_npz(path)
+        _evaluate_run(manifest, metadata[split], arrays, run, settings, out_path)
+
+
+def _evaluate_run(
+    manifest: DatasetManifest,
+    metadata: Metadata,
+    arrays: Mapping[str, Mapping[str, np.ndarray]],
+    run: Mapping[str, Any],
     settings: Mapping[str, Any],
     out_path: str | os.PathLike,
-) -> dict[str, Any]:
-    """Evaluate one split's score maps under one protocol; writes a flat JSON with ``keys``.
-
-    ``paper`` classifies with the ten-crop logits (GT-known only on a split without them),
-    ``wsoleval`` with the single-resize logits;
-    PxAP is computed under ``wsoleval`` when the split has masks. One process: Snakemake
-    already runs evaluation jobs side by side.
-    """
+) -> None:
+    """One run of ``evaluate_runs``, its npz files already loaded in ``arrays`` (path -> arrays)."""
     from mnpo.metrics.evaluator import evaluate_scoremaps
 
-    manifest = read_manifest(manifest_path)
-    metadata = manifest.split(keys["split"])
+    keys, logits_path = run["keys"], str(run["logits"])
     protocol = keys["protocol"]
-    cams = load_npz(cams_path)
-    logits = load_npz(logits_path)
+    cams, logits = arrays[str(run["cams"])], arrays[logits_path]
     logit_key = "logits_tencrop" if protocol == "paper" else "logits"
     if logit_key not in logits:
         log.info("%s: no %s, so %s reports GT-known only", logits_path, logit_key, protocol)
@@ -549,19 +568,6 @@ def evaluate(
     )
     result.update(keys)
     write_json(out_path, result)
-    return result
-
-
-def evaluate_runs(
-    manifest_path: str | os.PathLike,
-    runs: Sequence[Mapping[str, Any]],
-    settings: Mapping[str, Any],
-    out_paths: Sequence[str | os.PathLike],
-) -> None:
-    """``evaluate`` for several runs in one process (each run: ``cams``, ``logits`` paths and
-    its ``keys``), writing ``out_paths`` in order; one evaluator import for all of them."""
-    for run, out_path in zip(runs, out_paths, strict=True):
-        evaluate(manifest_path, run["cams"], run["logits"], run["keys"], settings, out_path)
 
 
 # ----------------------------------------------------------------------------- aggregate_metrics
