@@ -45,7 +45,7 @@ class TrainRun:
         return f"{RESULTS}/models/{self.dataset}/{self.model}/seed{self.seed}"
 
     def logits(self, split: str) -> str:
-        return f"{RESULTS}/logits/{self.dataset}/{self.model}/seed{self.seed}/{split}.npz"
+        return logits_path(self.dataset, self.model, self.seed, split)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,10 @@ class CamJob:
 
 def metadata_dir(dataset: str, split: str) -> str:
     return f"{RESULTS}/data/{dataset}/metadata/{split}"
+
+
+def logits_path(dataset: str, model: str, seed: int | str, split: str) -> str:
+    return f"{RESULTS}/logits/{dataset}/{model}/seed{seed}/{split}.npz"
 
 
 def cams_path(

@@ -18,10 +18,7 @@ for _splits, _datasets in grid.logits_groups(config).items():
             manifest=manifest,
             checkpoint=selected_checkpoint,
         output:
-            expand(
-                "results/logits/{{dataset}}/{{model}}/seed{{seed}}/{split}.npz",
-                split=_splits,
-            ),
+            [grid.logits_path("{dataset}", "{model}", "{seed}", split) for split in _splits],
         params:
             dataset=dataset_spec,
             splits=list(_splits),
