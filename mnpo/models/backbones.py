@@ -20,6 +20,10 @@ that loading can be strict in both directions (see ``mnpo.models.weights``).
 - ``efficientnet-lite0-os32``: the same network with its strides untouched, i.e. the ImageNet
   classifier's own geometry (B, 1280, H/32, W/32), whose GAP + FC is that classifier
   (``classifier_mapping``): the model of ``pretrained: imagenet`` (no training).
+- ``inception-v3``: wsolevaluation's InceptionV3-CAM: torchvision's InceptionV3 up to Mixed_6e
+  with the first conv and the two stem max-pools padded, a max-pool after Mixed_5d, Mixed_6a at
+  stride 1, then two new 3x3 convs 768 -> 1024 -> 1024 + ReLU behind dropout 0.5. Output
+  stride 16: (B, 1024, H/16, W/16).
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import torch
+import torch.nn.functional as F
 from efficientnet_lite_pytorch import EfficientNet
 from torch import Tensor, nn
 from torchvision.models import resnet18 as torchvision_resnet18
 from torchvision.models import resnet50 as torchvision_resnet50
+from torchvision.models.inception import BasicConv2d, Inception3, InceptionA, InceptionB, InceptionC
 from torchvision.models.resnet import Bottleneck, ResNet
 
 VGG16_LAYOUT: tuple[tuple[str, int], ...] = (
@@ -248,3 +255,94 @@ def _efficientnet_lite0(output_stride: int) -> Backbone:
         frozenset({"_fc.weight", "_fc.bias"}),
         classifier,
     )
+
+
+class StrideOneInceptionB(InceptionB):
+    """torchvision's InceptionB (Mixed_6a) at stride 1, as in wsolevaluation's InceptionV3-CAM.
+
+    Its two stride-2 3x3 convs run at stride 1 with padding 1 and its max-pool branch is
+    max_pool(3, stride 1, padding 1): (B, C, h, w) -> (B, 384 + 96 + C, h, w). Same parameters,
+    hence the same ImageNet keys, as torchvision's block.
+    """
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__(in_channels)
+        for conv in (self.branch3x3.conv, self.branch3x3dbl_3.conv):
+            conv.stride, conv.padding = (1, 1), (1, 1)
+
+    def _forward(self, x: Tensor) -> list[Tensor]:
+        double = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        pooled = F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
+        return [self.branch3x3(x), double, pooled]
+
+
+def _dropout_conv_relu(in_channels: int, out_channels: int, *, last: bool) -> nn.Sequential:
+    """Dropout 0.5, 3x3 conv (pad 1, bias), ReLU (and dropout 0.5 again if ``last``):
+    (B, in, H, W) -> (B, out, H, W)."""
+    layers = OrderedDict(
+        dropout=nn.Dropout(0.5),
+        conv=nn.Conv2d(in_channels, out_channels, 3, padding=1),
+        relu=nn.ReLU(),
+    )
+    if last:
+        layers["dropout_out"] = nn.Dropout(0.5)
+    return nn.Sequential(layers)
+
+
+INCEPTION_V3_STAGES: dict[str, str] = {
+    "conv1a": "Conv2d_1a_3x3",
+    "conv2a": "Conv2d_2a_3x3",
+    "conv2b": "Conv2d_2b_3x3",
+    "conv3b": "Conv2d_3b_1x1",
+    "conv4a": "Conv2d_4a_3x3",
+    **{
+        f"mixed{n}": f"Mixed_{n[0]}{n[1]}" for n in ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e")
+    },
+}
+"""Our InceptionV3 stages with ImageNet weights -> torchvision's module names."""
+
+
+def inception_v3() -> Backbone:
+    """InceptionV3-CAM as wsolevaluation's ``InceptionCam``, its 1x1 class-map conv + GAP
+    written as GAP + FC (the same linear map).
+
+    Stages and their resolution at a 224 input: conv1a (3x3/2, pad 1: 112), conv2a (110),
+    conv2b (110), pool1 (3x3/2, pad 1, ceil: 56), conv3b (56), conv4a (54), pool2 (28),
+    mixed5b .. mixed5d (288 channels, 28), pool3 (3x3/2, ceil: 14), mixed6a (stride 1, 768
+    channels) .. mixed6e (14), conv6 (1024), conv7 (1024) with dropout 0.5 before each, as the
+    reference's SPG_A3_1b / SPG_A3_2b (its dropout before the class-map conv is conv7's output
+    dropout here: identical at evaluation, and before a linear map either way). Keys map onto
+    torchvision's ``Conv2d_1a_3x3`` .. ``Mixed_6e``; torchvision's Mixed_7a .. 7c, AuxLogits and
+    fc are dropped. The ImageNet weights are used with ImageNet mean / std inputs, as
+    wsolevaluation does (torchvision's ``transform_input`` is not applied).
+    """
+    stages: OrderedDict[str, nn.Module] = OrderedDict(
+        conv1a=BasicConv2d(3, 32, kernel_size=3, stride=2, padding=1),
+        conv2a=BasicConv2d(32, 32, kernel_size=3),
+        conv2b=BasicConv2d(32, 64, kernel_size=3, padding=1),
+        pool1=nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
+        conv3b=BasicConv2d(64, 80, kernel_size=1),
+        conv4a=BasicConv2d(80, 192, kernel_size=3),
+        pool2=nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
+        mixed5b=InceptionA(192, pool_features=32),
+        mixed5c=InceptionA(256, pool_features=64),
+        mixed5d=InceptionA(288, pool_features=64),
+        pool3=nn.MaxPool2d(3, stride=2, ceil_mode=True),
+        mixed6a=StrideOneInceptionB(288),
+        mixed6b=InceptionC(768, channels_7x7=128),
+        mixed6c=InceptionC(768, channels_7x7=160),
+        mixed6d=InceptionC(768, channels_7x7=160),
+        mixed6e=InceptionC(768, channels_7x7=192),
+        conv6=_dropout_conv_relu(768, 1024, last=False),
+        conv7=_dropout_conv_relu(1024, 1024, last=True),
+    )
+    mapping = {
+        f"{ours}.{key}": f"{theirs}.{key}"
+        for ours, theirs in INCEPTION_V3_STAGES.items()
+        for key in stages[ours].state_dict()
+    }
+    with torch.device("meta"):
+        reference = Inception3(aux_logits=True, init_weights=False).state_dict()
+    loaded = tuple(f"{theirs}." for theirs in INCEPTION_V3_STAGES.values())
+    dropped = frozenset(key for key in reference if not key.startswith(loaded))
+    return Backbone(nn.ModuleDict(stages), 1024, ("conv6", "conv7"), mapping, dropped)

