@@ -269,6 +269,17 @@ def _check_variants(config: Mapping[str, Any], name: str) -> None:
         )
 
 
+def job_gpus(config: Mapping[str, Any], rule: str) -> int:
+    """GPUs a job of ``rule`` asks Snakemake for (the ``gpu`` resource; SLURM's ``--gpus``).
+
+    ``train_model``: ``performance.gpus`` (N > 1 = DDP over N GPUs); inference rules
+    (``compute_logits``, ``extract_cams``): one GPU, or none when ``performance.gpus`` is 0
+    (a machine or cluster without GPUs).
+    """
+    gpus = int(config["performance"]["gpus"])
+    return gpus if rule == "train_model" else min(1, gpus)
+
+
 def weights_dir(backbone: str) -> str:
     """The staging folder of a backbone's ImageNet weights (``stage_weights`` rule)."""
     return f"{RESULTS}/weights/{backbone}"

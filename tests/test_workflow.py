@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -95,24 +96,51 @@ def test_default_config_dry_run_lists_every_rule(tmp_path: Path) -> None:
     assert elapsed < 30, "a dry-run must stay fast (benchmark target: < 3 s)"
 
 
-def test_cpu_profile_runs_training_jobs_on_one_thread_without_a_gpu(tmp_path: Path) -> None:
+def test_cpu_profile_runs_training_jobs_on_one_thread_without_a_gpu_cap(tmp_path: Path) -> None:
     work = copy_workflow(tmp_path)
     done = snakemake(work, "-n", "--workflow-profile", "profiles/cpu")
     blocks = [b for b in done.stdout.split("\n\n") if "rule train_model:" in b]
     assert len(blocks) == 8
     for block in blocks:
         assert "threads:" not in block  # Snakemake prints threads only when > 1
-        assert "gpu=0" in block
+    profile = yaml.safe_load((work / "profiles" / "cpu" / "config.yaml").read_text())
+    assert "resources" not in profile, "a gpu cap would serialise the jobs asking for a GPU"
+
+
+def _job_gpus(plan: str, rule_prefix: str) -> set[str]:
+    """The ``gpu=`` resource of every planned job of the rules named ``rule_prefix``*
+    ("none" for a job without one), read from a dry-run's job listing."""
+    found, rule = set(), None
+    for line in plan.splitlines():
+        if match := re.fullmatch(r"(?:local)?rule (\S+):", line.strip()):
+            rule = match.group(1)
+        elif line.strip().startswith("resources:") and rule and rule.startswith(rule_prefix):
+            gpu = re.search(r"\bgpu=(\d+)", line)
+            found.add(gpu.group(1) if gpu else "none")
+            rule = None
+    assert found, f"no planned job of {rule_prefix}"
+    return found
 
 
 def test_paper_config_plans_the_full_grid_without_data(tmp_path: Path) -> None:
     work = copy_workflow(tmp_path)
     done = snakemake(work, "-n", "--cores", "2", "--configfile", "config/paper.yaml")
     plan = planned_jobs(done.stdout)
-    # 2 datasets x 6 models x 1 seed; nothing of the default grid merged in
-    assert plan["prepare_dataset"] == 2 and plan["train_model"] == 12
-    assert plan["stage_weights"] == 3
+    # 2 datasets x 8 models x 1 seed; nothing of the default grid merged in
+    assert plan["prepare_dataset"] == 2 and plan["train_model"] == 16
+    assert plan["stage_weights"] == 4
     assert "synthetic" not in done.stdout and "resnet18" not in done.stdout
+    # one GPU per training job and per inference job (logits, maps), none for the rest
+    for rule in ("train_model", "compute_logits", "extract_cams_vgg16_mnpo"):
+        assert _job_gpus(done.stdout, rule) == {"1"}, rule
+    assert _job_gpus(done.stdout, "evaluate_vgg16_mnpo") == {"none"}
+    config = yaml.safe_load((work / "config" / "paper.yaml").read_text())
+    config["performance"]["gpus"] = 0
+    no_gpus = tmp_path / "no_gpus.yaml"
+    no_gpus.write_text(yaml.safe_dump(config))
+    done = snakemake(work, "-n", "--cores", "2", "--configfile", str(no_gpus))
+    for rule in ("train_model", "compute_logits", "extract_cams_vgg16_mnpo"):
+        assert _job_gpus(done.stdout, rule) <= {"0", "none"}, rule
 
 
 def test_paper_config_names_the_missing_inputs(

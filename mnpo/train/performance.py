@@ -12,7 +12,8 @@ None of them changes what is trained, only how fast and with which float roundin
 - ``compile``: ``torch.compile`` the training forward pass (validation stays eager).
 - ``pin_memory``: page-locked host batches, copied to the GPU asynchronously (CUDA only).
 - ``cudnn_benchmark``: cuDNN times its convolution algorithms once per shape (CUDA only).
-- ``gpus``: processes (one per GPU) of a training job, see ``mnpo.train.distributed``;
+- ``gpus``: processes (one per GPU) of a training job, see ``mnpo.train.distributed``; 0 is
+  one process like 1 (it only makes the rules ask for no GPU, ``mnpo.grid.job_gpus``);
   ``sync_batchnorm``: BatchNorm statistics over the global batch in that case (CUDA only: torch
   has no CPU SyncBatchNorm).
 
@@ -50,8 +51,8 @@ class Performance:
     sync_batchnorm: bool = True
 
     def __post_init__(self) -> None:
-        if self.gpus < 1:
-            raise ValueError(f"performance.gpus must be >= 1, got {self.gpus}")
+        if self.gpus < 0:
+            raise ValueError(f"performance.gpus must be >= 0, got {self.gpus}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"performance.precision must be one of {PRECISIONS}")
         if self.fused_optimizer not in ("auto", True, False):

@@ -1,7 +1,7 @@
 # ---------------------------------------------------------------------------------------------
 # compute_logits: classification logits of every evaluated split, once per trained model
 # (single resize for the wsoleval protocol; ten-crop for the paper protocol, on the
-# evaluation.tencrop_splits). A rule's outputs cannot depend on its wildcards, so there is one
+# evaluation.tencrop_splits), on one GPU where there is one (grid.job_gpus). A rule's outputs cannot depend on its wildcards, so there is one
 # rule per list of evaluated splits (datasets.<name>.splits, default evaluation.splits):
 # `compute_logits` for the datasets evaluating evaluation.splits, `compute_logits_<splits>`
 # (e.g. compute_logits_test for photos) for the others.
@@ -28,6 +28,7 @@ for _splits, _datasets in grid.logits_groups(config).items():
             dataset="|".join(_datasets),
         threads: 2
         resources:
+            gpu=grid.job_gpus(config, "compute_logits"),
             mem_mb=4000,
             runtime=60,
         log:
@@ -40,7 +41,8 @@ for _splits, _datasets in grid.logits_groups(config).items():
 
 # ---------------------------------------------------------------------------------------------
 # extract_cams_<model>: every score map of one trained model (all its variants and splits) in
-# one job, which loads the model and imports torch once (about 10 s per process on a CPU).
+# one job, which loads the model and imports torch once (about 10 s per process on a CPU), on
+# one GPU where there is one (grid.job_gpus).
 # One rule per model, so that each job's outputs are explicit files; editing a variant re-runs
 # the map jobs of the models it applies to and what follows, never training or logits.
 for _model in config["models"]:
@@ -67,6 +69,7 @@ for _model in config["models"]:
             batch_size=config["evaluation"]["batch_size"],
         threads: 1
         resources:
+            gpu=grid.job_gpus(config, "extract_cams"),
             mem_mb=4000,
             runtime=60,
         log:

@@ -4,7 +4,8 @@
 # `init_from` starts from that trained model (same dataset and seed), any other model from the
 # staged ImageNet weights (stage_weights): both are dependencies. `performance` (speed settings,
 # read from the config by the script: editing them re-runs nothing) sets the GPUs per job; with
-# gpus N > 1 the job asks for gpu=N and trains as N DDP processes under torchrun.
+# gpus N > 1 the job asks for gpu=N and trains as N DDP processes under torchrun; gpus 0 asks
+# for none (a machine or cluster without GPUs).
 rule train_model:
     input:
         unpack(start_point),
@@ -18,7 +19,7 @@ rule train_model:
         model=model_spec,
     threads: 4
     resources:
-        gpu=config["performance"]["gpus"],
+        gpu=grid.job_gpus(config, "train_model"),
         mem_mb=4000,
         runtime=120,
     log:
