@@ -13,6 +13,7 @@ from mnpo.cams.cam import class_activation_maps
 from mnpo.cams.mnpo import mnpo_maps, mnpos_maps
 from mnpo.cams.registry import resolve_variant
 from mnpo.models import WeightsError, WSOLNet, build_model, init_from_trained
+from mnpo.models.registry import backbone_entry, backbone_names
 
 
 def _model(backbone: str, classes: int, head: str = "mnpo", seed: int = 0) -> WSOLNet:
@@ -174,6 +175,24 @@ def test_mnpos_sums_both_branches_and_works_for_any_class_count(classes_count: i
     torch.testing.assert_close(maps, expected, rtol=1e-4, atol=1e-6)
     for p in model.parameters():
         p.grad = None
+
+
+@pytest.mark.parametrize("backbone", backbone_names())
+def test_every_backbone_has_valid_taps_and_an_mnpos_layer(backbone: str) -> None:
+    """The registry's branch taps follow METHOD.md §10.5 (shallow at twice the final
+    resolution, middle and deep at it) and its MNPOs layer gives maps at the final resolution
+    or finer, for every backbone."""
+    entry = backbone_entry(backbone)
+    model = _model(backbone, 3)
+    images, classes = torch.randn(1, 3, 128, 128), torch.tensor([1])
+    with torch.no_grad():
+        out = model(images, taps=entry.branch_taps)
+    final = out.features.shape[-1]
+    shallow, middle, deep = (out.taps[name].shape[-1] for name in entry.branch_taps)
+    assert (shallow, middle, deep) == (2 * final, final, final)
+    assert out.branch_features is not None and out.branch_features.shape == out.features.shape
+    maps = resolve_variant({"kind": "mnpos"})(model, out, images, classes)
+    assert maps.shape[-1] >= final and torch.isfinite(maps).all() and maps.abs().sum() > 0
 
 
 def test_registered_variants_dispatch_and_pick_the_layer_per_backbone() -> None:
