@@ -29,6 +29,8 @@ SPLITS = ("train", "val", "test")
 FIGURES = ("cam_grid", "threshold_curves")
 TABLE_FORMATS = ("md", "csv", "tex")
 IMAGENET_CLASSES = 1000
+"""Classes of the ImageNet-1k classifiers. Defined here, with ``HEADS``, once for the whole
+package: this module is torch-free, so the model and data code import them from it."""
 
 
 @dataclass(frozen=True, slots=True)

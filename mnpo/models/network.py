@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mnpo.grid import HEADS, IMAGENET_CLASSES
 from mnpo.models.backbones import he_init
 from mnpo.models.branch import MultiBranch
 from mnpo.models.registry import backbone_entry
@@ -34,9 +35,6 @@ from mnpo.models.weights import (
 )
 
 log = logging.getLogger(__name__)
-
-HEADS = ("cam", "mnpo")
-IMAGENET_CLASSES = 1000
 
 
 @dataclass(slots=True)

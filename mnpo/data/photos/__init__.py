@@ -22,11 +22,11 @@ from pathlib import Path
 
 from mnpo.data.images import image_size
 from mnpo.data.metadata import Metadata, read_metadata, write_metadata
+from mnpo.grid import IMAGENET_CLASSES
 
 ANNOTATIONS = Path(__file__).resolve().parent
 SOURCES = ANNOTATIONS / "sources.csv"
 SPLITS = ("test",)
-IMAGENET_CLASSES = 1000
 
 
 @dataclass(frozen=True, slots=True)
