@@ -308,13 +308,13 @@ def inception_v3() -> Backbone:
 
     Stages and their resolution at a 224 input: conv1a (3x3/2, pad 1: 112), conv2a (110),
     conv2b (110), pool1 (3x3/2, pad 1, ceil: 56), conv3b (56), conv4a (54), pool2 (28),
-    mixed5b .. mixed5d (288 channels, 28), pool3 (3x3/2, ceil: 14), mixed6a (stride 1, 768
-    channels) .. mixed6e (14), conv6 (1024), conv7 (1024) with dropout 0.5 before each, as the
-    reference's SPG_A3_1b / SPG_A3_2b (its dropout before the class-map conv is conv7's output
-    dropout here: identical at evaluation, and before a linear map either way). Keys map onto
-    torchvision's ``Conv2d_1a_3x3`` .. ``Mixed_6e``; torchvision's Mixed_7a .. 7c, AuxLogits and
-    fc are dropped. The ImageNet weights are used with ImageNet mean / std inputs, as
-    wsolevaluation does (torchvision's ``transform_input`` is not applied).
+    mixed5b .. mixed5d (256, 288, 288 channels, 28), pool3 (3x3/2, ceil: 14), mixed6a (stride
+    1, 768 channels) .. mixed6e (14), conv6 (1024), conv7 (1024) with dropout 0.5 before each,
+    as the reference's SPG_A3_1b / SPG_A3_2b (its dropout before the class-map conv is conv7's
+    output dropout here: identical at evaluation, and before a linear map either way). Keys map
+    onto torchvision's ``Conv2d_1a_3x3`` .. ``Mixed_6e``; torchvision's Mixed_7a .. 7c,
+    AuxLogits and fc are dropped. The ImageNet weights are used with ImageNet mean / std
+    inputs, as wsolevaluation does (torchvision's ``transform_input`` is not applied).
     """
     stages: OrderedDict[str, nn.Module] = OrderedDict(
         conv1a=BasicConv2d(3, 32, kernel_size=3, stride=2, padding=1),
