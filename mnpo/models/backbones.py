@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cache
 
 import torch
 import torch.nn.functional as F
@@ -302,6 +303,17 @@ INCEPTION_V3_STAGES: dict[str, str] = {
 """Our InceptionV3 stages with ImageNet weights -> torchvision's module names."""
 
 
+@cache
+def _inception_v3_dropped_keys() -> frozenset[str]:
+    """Keys of torchvision's InceptionV3 weights outside ``INCEPTION_V3_STAGES`` (Mixed_7a ..
+    7c, AuxLogits, fc), read off torchvision's network built on the meta device (no memory);
+    once per process, as building even that takes about 0.1 s."""
+    with torch.device("meta"):
+        reference = Inception3(aux_logits=True, init_weights=False).state_dict()
+    loaded = tuple(f"{theirs}." for theirs in INCEPTION_V3_STAGES.values())
+    return frozenset(key for key in reference if not key.startswith(loaded))
+
+
 def inception_v3() -> Backbone:
     """InceptionV3-CAM as wsolevaluation's ``InceptionCam``, its 1x1 class-map conv + GAP
     written as GAP + FC (the same linear map).
@@ -341,8 +353,6 @@ def inception_v3() -> Backbone:
         for ours, theirs in INCEPTION_V3_STAGES.items()
         for key in stages[ours].state_dict()
     }
-    with torch.device("meta"):
-        reference = Inception3(aux_logits=True, init_weights=False).state_dict()
-    loaded = tuple(f"{theirs}." for theirs in INCEPTION_V3_STAGES.values())
-    dropped = frozenset(key for key in reference if not key.startswith(loaded))
-    return Backbone(nn.ModuleDict(stages), 1024, ("conv6", "conv7"), mapping, dropped)
+    return Backbone(
+        nn.ModuleDict(stages), 1024, ("conv6", "conv7"), mapping, _inception_v3_dropped_keys()
+    )

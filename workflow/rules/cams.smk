@@ -1,8 +1,9 @@
 # ---------------------------------------------------------------------------------------------
 # compute_logits: classification logits of every evaluated split, once per trained model
 # (single resize for the wsoleval protocol; ten-crop for the paper protocol, on the
-# evaluation.tencrop_splits), on one GPU where there is one (grid.job_gpus). A rule's outputs cannot depend on its wildcards, so there is one
-# rule per list of evaluated splits (datasets.<name>.splits, default evaluation.splits):
+# evaluation.tencrop_splits), on one GPU where there is one (grid.job_gpus). A rule's outputs
+# cannot depend on its wildcards, so there is one rule per list of evaluated splits
+# (datasets.<name>.splits, default evaluation.splits):
 # `compute_logits` for the datasets evaluating evaluation.splits, `compute_logits_<splits>`
 # (e.g. compute_logits_test for photos) for the others.
 for _splits, _datasets in grid.logits_groups(config).items():
